@@ -1,0 +1,21 @@
+"""The tool contract (Tool, BundleTool), the registry, and Evidence Bundle models."""
+
+from steer_tools.base import Tool, ToolContext, ToolResult
+from steer_tools.bundle import BundleOptions, BundleTool, ReplicateContext, ReplicateOutput
+from steer_tools.evidence import (
+    BundleLimits,
+    BundleMetadata,
+    BundleSummary,
+    Disagreement,
+    EvidenceBundle,
+    Replicate,
+    ReplicateQuality,
+    Usage,
+)
+from steer_tools.registry import ToolRegistry, get_global_registry
+
+__all__ = [
+    "Tool", "ToolContext", "ToolResult", "BundleTool", "BundleOptions", "ReplicateContext",
+    "ReplicateOutput", "ToolRegistry", "get_global_registry", "EvidenceBundle", "BundleMetadata",
+    "BundleSummary", "BundleLimits", "Disagreement", "Replicate", "ReplicateQuality", "Usage",
+]

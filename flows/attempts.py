@@ -1,0 +1,139 @@
+"""Which tool runs: the planner's choice or the caller's, then fallbacks in order.
+
+A fallback runs when the previous tool failed with a retryable error after its own retries,
+or when its provider's circuit breaker is open; a non-retryable failure (bad request, bad key)
+would fail the same way elsewhere, so it ends the chain. Every attempt is recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flows.bundle import BundleScheduler, error_info
+from flows.outputs import bundle_output, failed_output, tool_output
+from steer_llm_sdk.config import OrchestrationConfig
+from steer_llm_sdk.errors import BudgetExceeded, CircuitOpenError, FallbackExhausted
+from steer_llm_sdk.output import OrchestrationOutput
+from steer_llm_sdk.reliability.breakers import get_breaker_registry
+from steer_llm_sdk.reliability.retry import prefect_retry_options
+from steer_tools.base import Tool
+from steer_tools.bundle import BundleTool
+from steer_tools.resolve import resolve_tool
+from tasks.plan import plan_tool
+from tasks.runtime import RunSession
+from tasks.tool import run_tool
+
+
+def _breaker_open(tool: Tool, cfg: OrchestrationConfig) -> CircuitOpenError | None:
+    if not cfg.enable_circuit_breaker or not tool.provider:
+        return None
+    registry = get_breaker_registry()
+    if registry.states().get(tool.provider) != "open":
+        return None
+    return CircuitOpenError(tool.provider, registry.seconds_until_half_open(tool.provider))
+
+
+async def run_tool_once(session: RunSession, session_id: str, tool: Tool,
+                        request: dict[str, Any], options: dict[str, Any],
+                        cfg: OrchestrationConfig) -> OrchestrationOutput:
+    session.tools[tool.name] = tool
+    tool.validate_request(request)
+    await session.emitter.emit("tool_started", tool_name=tool.name, version=tool.version)
+    if isinstance(tool, BundleTool):
+        started = time.monotonic()
+        run = await BundleScheduler(session, session_id, tool, request, options, cfg).run()
+        out = bundle_output(tool, run, cfg, (time.monotonic() - started) * 1000)
+        await session.emitter.emit(
+            "bundle_ready", tool_name=tool.name, status=out.status,
+            confidence=run.bundle.summary.confidence, k_completed=run.bundle.meta.k_completed,
+            early_stopped=run.bundle.meta.early_stopped,
+        )
+        return out
+    retry = prefect_retry_options(session.reliability.retry, enabled=cfg.retry_on_failure,
+                                  max_retries=cfg.max_retries, deadline=session.deadline)
+    if cfg.per_agent_timeout_ms:
+        retry["timeout_seconds"] = cfg.per_agent_timeout_ms / 1000
+    started = time.monotonic()
+    state = await run_tool.with_options(**retry)(session_id, tool.name, request, options,
+                                                  return_state=True)
+    elapsed = (time.monotonic() - started) * 1000
+    if state.is_completed():
+        result, tool_ms = await state.result()
+        session.budget.add(result.usage, result.cost_usd)
+        return tool_output(tool, result, tool_ms)
+    exc = await state.result(raise_on_failure=False)
+    if isinstance(exc, BudgetExceeded):
+        raise exc
+    info = error_info(exc if isinstance(exc, BaseException) else RuntimeError(state.message))
+    await session.emitter.emit("error", tool_name=tool.name, error=info)
+    return failed_output(tool.name, info, elapsed)
+
+
+def _should_fall_back(out: OrchestrationOutput, tool_name: str) -> bool:
+    errors = out.errors or {}
+    infos = [e for name, e in errors.items() if name == tool_name or name.startswith(tool_name + ".")]
+    return any(e.get("is_retryable") or e.get("category") == "circuit_open" for e in infos)
+
+
+async def run_with_fallbacks(session: RunSession, session_id: str,
+                             request: dict[str, Any], tool_ref: str | None,
+                             options: dict[str, Any], cfg: OrchestrationConfig
+                             ) -> OrchestrationOutput:
+    options = dict(options)
+    fallbacks = list(cfg.fallback_tools) + list(options.pop("fallback_tools", []) or [])
+    decision = None
+    if tool_ref is None:
+        decision = await plan_tool(session, session_id, request, cfg)
+        tool_ref = decision.selected_tool
+        options = {**decision.tool_options, **options}
+        fallbacks = [*fallbacks, *(t for t in decision.fallback_tools if t not in fallbacks)]
+    chain = [tool_ref, *(t for t in fallbacks if t != tool_ref)]
+    if not cfg.enable_fallback:
+        chain = chain[:1]
+    limit = min(1 + session.reliability.max_fallback_attempts,
+                session.reliability.max_total_attempts)
+    chain = chain[:limit]
+    attempts: list[dict[str, Any]] = []
+    last: OrchestrationOutput | None = None
+    for position, name in enumerate(chain):
+        try:
+            tool = resolve_tool(name, session.registry)
+        except Exception as exc:
+            if position == 0:
+                raise
+            attempts.append({"tool": name, "status": "unresolved", "error": error_info(exc)})
+            continue
+        opened = _breaker_open(tool, cfg)
+        if opened is not None:
+            attempts.append({"tool": name, "status": "skipped", "error": opened.to_dict()})
+            last = failed_output(name, opened.to_dict(), 0.0)
+            await session.emitter.emit("fallback", tool_name=name, reason="circuit_open")
+            continue
+        if position > 0:
+            await session.emitter.emit("fallback", tool_name=name,
+                                       previous=attempts[-1]["tool"] if attempts else None)
+        tool_options = options if position == 0 or decision is None else {}
+        last = await run_tool_once(session, session_id, tool, request, tool_options, cfg)
+        attempts.append({"tool": name, "status": last.status,
+                         "error": next(iter((last.errors or {}).values()), None)
+                         if last.status == "failed" else None})
+        if last.status != "failed":
+            last.metadata.update({"tool_name": tool.name, "tool_version": tool.version})
+            break
+        if not _should_fall_back(last, tool.name):
+            break
+    assert last is not None
+    last.metadata["attempts"] = attempts
+    last.metadata["answered_by"] = attempts[-1]["tool"] if last.status != "failed" else None
+    if decision is not None:
+        last.metadata["plan"] = decision.model_dump(mode="json")
+    if last.status == "failed":
+        last.metadata.setdefault("tool_name", tool_ref)
+        failed = [a for a in attempts if a.get("error")]
+        if len(failed) > 1:
+            chained = FallbackExhausted(failed)
+            last.errors = {**{a["tool"]: a["error"] for a in failed},
+                           "fallback": chained.to_dict()}
+            last.content = {"error": chained.to_dict()}
+    return last

@@ -1,0 +1,165 @@
+"""How a bundle's replicates are scheduled inside the flow run: bounded parallelism, early stop,
+budgets, and failed replicates turned into invalid replicates instead of a failed bundle."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from steer_llm_sdk.config import OrchestrationConfig
+from steer_llm_sdk.errors import OrchestratorError, ProviderError
+from steer_llm_sdk.reliability.retry import prefect_retry_options
+from steer_tools.bundle import BundleOptions, BundleTool
+from steer_tools.evidence import EvidenceBundle, Replicate, ReplicateQuality
+from steer_tools.statistics import replicate_distance
+from tasks.replicate import run_replicate
+from tasks.runtime import RunSession
+from tasks.statistics import compute_statistics
+
+
+@dataclass
+class BundleRun:
+    bundle: EvidenceBundle
+    failures: dict[str, dict[str, Any]]
+    skipped_for_budget: list[str]
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, OrchestratorError):
+        return exc.to_dict()
+    return {"type": type(exc).__name__, "message": str(exc) or repr(exc), "code": "error",
+            "is_retryable": False}
+
+
+def _failed_replicate(rid: str, seed: int, exc: BaseException, elapsed_ms: float) -> Replicate:
+    info = error_info(exc)
+    return Replicate(
+        id=rid, data=None, seed=seed, elapsed_ms=round(elapsed_ms, 3),
+        quality=ReplicateQuality(valid=False, errors=[f"{info['type']}: {info['message']}"]),
+    )
+
+
+def _enforce_replicate_budget(rep: Replicate, options: BundleOptions) -> Replicate:
+    limits = options.per_replicate_budget or {}
+    problems = []
+    if "tokens" in limits and rep.usage.total_tokens > limits["tokens"]:
+        problems.append(f"used {rep.usage.total_tokens} tokens > per-replicate {limits['tokens']:g}")
+    if "cost_usd" in limits and rep.cost_usd > limits["cost_usd"]:
+        problems.append(f"cost ${rep.cost_usd:.6f} > per-replicate ${limits['cost_usd']:g}")
+    if not problems:
+        return rep
+    quality = rep.quality.model_copy(
+        update={"valid": False, "errors": [*rep.quality.errors, *problems]}
+    )
+    return rep.model_copy(update={"quality": quality})
+
+
+class BundleScheduler:
+    """Runs one bundle tool's replicates for one flow run."""
+
+    def __init__(self, session: RunSession, session_id: str, tool: BundleTool,
+                 request: dict[str, Any], options: dict[str, Any], cfg: OrchestrationConfig):
+        self.session = session
+        self.session_id = session_id
+        self.tool = tool
+        self.request = request
+        self.raw_options = {**options, "_deterministic": cfg.deterministic}
+        self.options = tool.parse_options(options)
+        parallel = self.options.max_parallel or cfg.max_parallel
+        self.semaphore = asyncio.Semaphore(parallel)
+        self.cfg = cfg
+        self.seeds = self.options.resolved_seeds()
+        self.results: dict[str, Replicate] = {}
+        self.failures: dict[str, dict[str, Any]] = {}
+        self.skipped: list[str] = []
+        self._done = 0
+        self._partial_sent = False
+        retry = prefect_retry_options(
+            session.reliability.retry, enabled=cfg.retry_on_failure,
+            max_retries=cfg.max_retries, deadline=session.deadline,
+        )
+        if cfg.per_agent_timeout_ms:
+            retry["timeout_seconds"] = cfg.per_agent_timeout_ms / 1000
+        self.task = run_replicate.with_options(**retry)
+
+    async def _one(self, index: int) -> None:
+        rid, seed = f"r{index + 1}", self.seeds[index]
+        emitter, name = self.session.emitter, self.tool.name
+        async with self.semaphore:
+            spent = self.session.budget.first_exceeded(inclusive=True)
+            if spent is not None:
+                self.skipped.append(rid)
+                return
+            started = time.perf_counter()
+            state = await self.task(self.session_id, name, self.request, seed, rid,
+                                    self.raw_options, return_state=True)
+        elapsed = (time.perf_counter() - started) * 1000
+        if state.is_completed():
+            rep = _enforce_replicate_budget(await state.result(), self.options)
+            self.session.budget.add(rep.usage, rep.cost_usd)
+            await emitter.emit("replicate_done", tool_name=name, replicate_id=rid,
+                               valid=rep.quality.valid, elapsed_ms=rep.elapsed_ms,
+                               tokens=rep.usage.total_tokens, cost_usd=rep.cost_usd)
+        else:
+            exc = await state.result(raise_on_failure=False)
+            exc = exc if isinstance(exc, BaseException) else RuntimeError(state.message)
+            rep = _failed_replicate(rid, seed, exc, elapsed)
+            self.failures[rid] = error_info(exc)
+            await emitter.emit("replicate_failed", tool_name=name, replicate_id=rid,
+                               error=self.failures[rid])
+        self.results[rid] = rep
+        self._done += 1
+        if self._done == 2 and self.options.k > 2 and not self._partial_sent:
+            self._partial_sent = True
+            await self._emit_partial()
+
+    async def _emit_partial(self) -> None:
+        reps = [r for r in self.results.values() if r.quality.valid]
+        distance = (replicate_distance(reps[0].data, reps[1].data) if len(reps) >= 2 else None)
+        await self.session.emitter.emit(
+            "partial_summary", tool_name=self.tool.name, completed=self._done,
+            valid=len(reps), distance=distance,
+        )
+
+    def _early_stop_reason(self) -> str | None:
+        first = [self.results.get("r1"), self.results.get("r2")]
+        if any(r is None or not r.quality.valid for r in first):
+            return None
+        distance = replicate_distance(first[0].data, first[1].data)
+        if distance <= self.options.epsilon:
+            return (f"first 2 replicates agree: distance {distance:.4f} <= epsilon "
+                    f"{self.options.epsilon}; skipped {self.options.k - 2} replicates")
+        return None
+
+    async def run(self) -> BundleRun:
+        started = time.perf_counter()
+        k = self.options.k
+        reason: str | None = None
+        if self.options.early_stop and k > 2:
+            await asyncio.gather(self._one(0), self._one(1))
+            reason = self._early_stop_reason()
+            if reason is not None:
+                await self.session.emitter.emit("early_stop", tool_name=self.tool.name,
+                                                reason=reason)
+            else:
+                await asyncio.gather(*(self._one(i) for i in range(2, k)))
+        else:
+            await asyncio.gather(*(self._one(i) for i in range(k)))
+        replicates = [self.results[f"r{i + 1}"] for i in range(k) if f"r{i + 1}" in self.results]
+        bundle = compute_statistics(
+            self.session_id, self.tool.name, replicates, self.raw_options,
+            (time.perf_counter() - started) * 1000, reason is not None, reason,
+        )
+        return BundleRun(bundle=bundle, failures=self.failures, skipped_for_budget=self.skipped)
+
+
+def all_failed_error(run: BundleRun) -> ProviderError | None:
+    """The most telling error when no replicate produced anything."""
+    if not run.failures:
+        return None
+    first = next(iter(run.failures.values()))
+    return ProviderError(first.get("message", "replicate failed"),
+                         category=first.get("category", "unknown"),
+                         is_retryable=bool(first.get("is_retryable")))

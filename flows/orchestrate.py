@@ -1,0 +1,134 @@
+"""The orchestration flow: one Prefect flow run per orchestration.
+
+    plan (only when no tool is named) -> run tool / bundle (with fallbacks) -> artifacts
+
+Parameters are JSON (request, tool reference, tool options, OrchestrationConfig dump), so the
+Prefect UI can show and re-run them; in-process callers attach non-JSON state (tool objects,
+event callback) through a session id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run as runtime_flow_run
+from prefect.states import Failed
+
+from flows.artifacts import publish_artifacts
+from flows.attempts import run_with_fallbacks
+from steer_llm_sdk.config import OrchestrationConfig
+from steer_llm_sdk.errors import BudgetExceeded
+from steer_llm_sdk.output import OrchestrationOutput
+from tasks.runtime import RunSession, get_session, pop_session, register_session
+
+
+def _flow_run_name() -> str:
+    params = runtime_flow_run.parameters or {}
+    config = params.get("config") or {}
+    tool = params.get("tool") or "planned"
+    tool = str(tool).rsplit(":", 1)[-1]
+    trace = str(config.get("trace_id") or "")[:12] or uuid.uuid4().hex[:12]
+    return f"{tool}-{trace}"
+
+
+def normalise_request(request: dict[str, Any] | str) -> dict[str, Any]:
+    if isinstance(request, str):
+        return {"query": request}
+    if isinstance(request, dict):
+        return dict(request)
+    raise TypeError(
+        f"request must be a str or a dict, got {type(request).__name__}; pass "
+        "{'query': '...'} or a plain string"
+    )
+
+
+@flow(name="steer-orchestrate", flow_run_name=_flow_run_name, validate_parameters=False)
+async def orchestrate(
+    request: dict[str, Any] | str,
+    tool: str | None = None,
+    tool_options: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    session_id: str | None = None,
+) -> dict[str, Any]:
+    """Run one orchestration; returns OrchestrationOutput as a JSON dict."""
+    logger = get_run_logger()
+    cfg = OrchestrationConfig.model_validate(config or {})
+    cfg = cfg.model_copy(update={
+        "trace_id": cfg.trace_id or uuid.uuid4().hex,
+        "request_id": cfg.request_id or uuid.uuid4().hex,
+    })
+    session = get_session(session_id)
+    owns_session = session is None
+    if session is None:  # a deployed run in another process: no caller state to attach
+        session_id = uuid.uuid4().hex
+        session = RunSession.default(cfg, cfg.trace_id, cfg.request_id)
+        register_session(session_id, session)
+    try:
+        return await _run(session, session_id, request, tool, tool_options, cfg, logger)
+    finally:
+        if owns_session:
+            pop_session(session_id)
+
+
+async def _run(session: RunSession, session_id: str, request: dict[str, Any] | str,
+               tool: str | None, tool_options: dict[str, Any] | None,
+               cfg: OrchestrationConfig, logger: Any) -> dict[str, Any]:
+    payload = normalise_request(request)
+    emitter = session.emitter
+    started = time.monotonic()
+    timeout_s = cfg.timeout_ms / 1000 if cfg.timeout_ms else None
+    if timeout_s is not None and session.deadline is None:
+        session.deadline = session.started + timeout_s
+    logger.info("orchestration trace_id=%s request_id=%s tool=%s", cfg.trace_id,
+                cfg.request_id, tool or "<planner>")
+    await emitter.emit("orchestration_started", tool_name=tool, request_keys=sorted(payload))
+    remaining = None if session.deadline is None else max(session.deadline - time.monotonic(), 0)
+    try:
+        async with asyncio.timeout(remaining):
+            output = await run_with_fallbacks(session, session_id, payload, tool,
+                                              dict(tool_options or {}), cfg)
+    except TimeoutError as exc:
+        limit = float(cfg.timeout_ms or 0)
+        actual = round((time.monotonic() - session.started) * 1000, 3)
+        await emitter.emit("timeout", tool_name=tool, limit_ms=limit, elapsed_ms=actual)
+        raise BudgetExceeded("time", limit, actual,
+                             f"run exceeded timeout_ms={limit:g} (ran {actual:.0f} ms); "
+                             "raise OrchestrationConfig.timeout_ms or lower k") from exc
+    except asyncio.CancelledError:
+        await emitter.emit("cancelled", tool_name=tool)
+        raise
+    except BudgetExceeded as exc:
+        await emitter.emit("error", tool_name=tool, error=exc.to_dict())
+        raise
+    output.elapsed_ms = round((time.monotonic() - started) * 1000, 3)
+    exceeded = session.budget.first_exceeded(inclusive=False)
+    if exceeded is not None:
+        exceeded.partial_output = output  # type: ignore[attr-defined]
+        await emitter.emit("error", tool_name=output.metadata.get("tool_name"),
+                           error=exceeded.to_dict())
+        raise exceeded
+    output.metadata.update({
+        "trace_id": cfg.trace_id,
+        "request_id": cfg.request_id,
+        "flow_run_id": str(runtime_flow_run.id) if runtime_flow_run.id else None,
+        "budget": {"limits": session.budget.limits, "spent": session.budget.spent()},
+        **{k: v for k, v in cfg.metadata.items() if k not in output.metadata},
+    })
+    await publish_artifacts(output)
+    await emitter.emit("orchestration_completed", tool_name=output.metadata.get("tool_name"),
+                       status=output.status, elapsed_ms=output.elapsed_ms,
+                       cost_usd=output.cost_usd)
+    result = output.model_dump(mode="json")
+    if output.status == "failed":
+        return Failed(message=_failure_message(output), data=result)  # type: ignore[return-value]
+    return result
+
+
+def _failure_message(output: OrchestrationOutput) -> str:
+    errors = output.errors or {}
+    parts = [f"{name}: {err.get('message')}" for name, err in errors.items()]
+    return "orchestration failed: " + "; ".join(parts)[:900]

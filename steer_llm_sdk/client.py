@@ -1,0 +1,60 @@
+"""SteerLLMClient: the host application's handle on tools and orchestrations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from steer_llm_sdk.config import OrchestrationConfig, ReliabilityConfig
+from steer_llm_sdk.events import EventCallback
+from steer_llm_sdk.output import OrchestrationOutput
+from steer_tools.base import Tool
+from steer_tools.registry import ToolRegistry, get_global_registry
+
+
+class SteerLLMClient:
+    """Registers tools and runs them. By default it shares the process-wide registry, so tools
+    registered here are visible to any Orchestrator; pass ``registry=`` to isolate."""
+
+    def __init__(self, registry: ToolRegistry | None = None,
+                 reliability_config: ReliabilityConfig | None = None) -> None:
+        self.registry = registry or get_global_registry()
+        self.reliability_config = reliability_config
+        self._orchestrator: Any = None
+
+    def register_tool(self, tool: Tool, *, replace: bool = False) -> None:
+        self.registry.register_tool(tool, replace=replace)
+
+    def unregister_tool(self, name: str) -> bool:
+        return self.registry.unregister(name)
+
+    def list_tools(self) -> dict[str, dict[str, str]]:
+        return self.registry.list_tools()
+
+    def get_tool(self, name: str) -> Tool | None:
+        return self.registry.get_tool(name)
+
+    @property
+    def orchestrator(self) -> Any:
+        if self._orchestrator is None:
+            from steer_llm_sdk.orchestration import ReliableOrchestrator
+
+            self._orchestrator = ReliableOrchestrator(
+                reliability_config=self.reliability_config, registry=self.registry
+            )
+        return self._orchestrator
+
+    async def orchestrate(
+        self,
+        request: dict[str, Any] | str,
+        tool_name: str | None = None,
+        tool_options: dict[str, Any] | None = None,
+        options: OrchestrationConfig | None = None,
+        on_event: EventCallback | None = None,
+    ) -> OrchestrationOutput:
+        """Run through a ReliableOrchestrator (planner, fallback, idempotency) in-process."""
+        return await self.orchestrator.run(request, tool_name, tool_options, options, on_event)
+
+    def orchestrate_sync(self, *args: Any, **kwargs: Any) -> OrchestrationOutput:
+        from steer_llm_sdk.orchestration.orchestrator import run_coroutine_sync
+
+        return run_coroutine_sync(self.orchestrate(*args, **kwargs))

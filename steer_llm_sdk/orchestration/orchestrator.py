@@ -1,0 +1,187 @@
+"""Orchestrator facade: validates input, handles idempotency, starts one Prefect flow run and
+turns its final state into an OrchestrationOutput (or the error the caller should see)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import threading
+import uuid
+from typing import Any
+
+from prefect import tags as prefect_tags
+
+from flows.orchestrate import normalise_request, orchestrate
+from steer_llm_sdk.config import OrchestrationConfig, ReliabilityConfig
+from steer_llm_sdk.events import EventCallback, EventEmitter
+from steer_llm_sdk.output import OrchestrationOutput
+from steer_llm_sdk.reliability.idempotency import (
+    IdempotencyStore,
+    canonical_request_hash,
+    make_idempotency_store,
+    scoped_key,
+)
+from steer_tools.registry import ToolRegistry, get_global_registry
+from steer_tools.resolve import resolve_tool
+from tasks.runtime import BudgetTracker, RunSession, pop_session, register_session
+
+
+def run_coroutine_sync(coro: Any) -> Any:
+    """Run a coroutine from sync code, also when the caller already has a running loop
+    (e.g. Jupyter): then it runs to completion on a private thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def runner() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=runner, name="steer-run-sync")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _run_tags(tool_name: str | None, cfg: OrchestrationConfig) -> list[str]:
+    tags = ["steer", f"tool:{tool_name or 'planned'}", f"trace:{cfg.trace_id}"]
+    if tool_name:
+        tags.append(tool_name)
+    if cfg.idempotency_key:
+        digest = hashlib.sha256(cfg.idempotency_key.encode()).hexdigest()[:12]
+        tags.append(f"idem:{digest}")
+    tags += [f"{k}:{v}" for k, v in cfg.metadata.items() if isinstance(v, str) and len(v) < 60]
+    return tags
+
+
+class BaseOrchestrator:
+    """What both orchestrators share: config handling, idempotency, the flow call."""
+
+    requires_tool_name = True
+
+    def __init__(
+        self,
+        registry: ToolRegistry | None = None,
+        *,
+        reliability_config: ReliabilityConfig | None = None,
+        idempotency_store: IdempotencyStore | None = None,
+        planner: Any = None,
+    ) -> None:
+        self.registry = registry or get_global_registry()
+        self.reliability_config = reliability_config or ReliabilityConfig()
+        self._idempotency_store = idempotency_store
+        self.planner = planner
+
+    @property
+    def idempotency_store(self) -> IdempotencyStore:
+        if self._idempotency_store is None:
+            self._idempotency_store = make_idempotency_store(None)
+        return self._idempotency_store
+
+    async def run(
+        self,
+        request: dict[str, Any] | str,
+        tool_name: str | None = None,
+        tool_options: dict[str, Any] | None = None,
+        options: OrchestrationConfig | None = None,
+        on_event: EventCallback | None = None,
+    ) -> OrchestrationOutput:
+        if tool_name is None and self.requires_tool_name:
+            raise ValueError(
+                "tool_name is required for Orchestrator; available tools: "
+                f"{', '.join(self.registry.list_tools()) or '(none)'}. Use "
+                "ReliableOrchestrator to let a planner choose"
+            )
+        if options is not None and not isinstance(options, OrchestrationConfig):
+            raise TypeError("options must be an OrchestrationConfig, got "
+                            f"{type(options).__name__}; build one with OrchestrationConfig(...)")
+        if tool_options is not None and not isinstance(tool_options, dict):
+            raise TypeError(f"tool_options must be a dict, got {type(tool_options).__name__}")
+        payload = copy.deepcopy(normalise_request(request))
+        tool_options = copy.deepcopy(tool_options or {})
+        base = options or OrchestrationConfig()
+        cfg = base.model_copy(update={
+            "trace_id": base.trace_id or uuid.uuid4().hex,
+            "request_id": base.request_id or uuid.uuid4().hex,
+            "metadata": dict(base.metadata),
+        })
+        if tool_name is not None:
+            resolve_tool(tool_name, self.registry)  # unknown tool: ValueError before any run
+        if not cfg.idempotency_key:
+            return await self._execute(payload, tool_name, tool_options, cfg, on_event)
+        return await self._idempotent(payload, tool_name, tool_options, cfg, on_event)
+
+    def run_sync(self, *args: Any, **kwargs: Any) -> OrchestrationOutput:
+        return run_coroutine_sync(self.run(*args, **kwargs))
+
+    async def _idempotent(self, payload: dict[str, Any], tool_name: str | None,
+                          tool_options: dict[str, Any], cfg: OrchestrationConfig,
+                          on_event: EventCallback | None) -> OrchestrationOutput:
+        assert cfg.idempotency_key
+        store = self.idempotency_store
+        key = scoped_key(cfg.idempotency_key, tool_name or "planned")
+        digest = canonical_request_hash(
+            {"request": payload, "tool": tool_name, "tool_options": tool_options}
+        )
+        ttl = self.reliability_config.idempotency_ttl_s
+        stored = await store.claim(key, digest, ttl_s=ttl)
+        if stored is not None:
+            out = OrchestrationOutput.model_validate_json(stored)
+            out.metadata["idempotent_replay"] = True
+            return out
+        try:
+            out = await self._execute(payload, tool_name, tool_options, cfg, on_event)
+        except BaseException:
+            await store.release(key)
+            raise
+        if out.status == "failed":
+            await store.release(key)
+        else:
+            await store.complete(key, digest, out.model_dump_json(), ttl_s=ttl)
+        return out
+
+    async def _execute(self, payload: dict[str, Any], tool_name: str | None,
+                       tool_options: dict[str, Any], cfg: OrchestrationConfig,
+                       on_event: EventCallback | None) -> OrchestrationOutput:
+        session_id = uuid.uuid4().hex
+        session = RunSession(
+            registry=self.registry,
+            emitter=EventEmitter(on_event, trace_id=cfg.trace_id or "", request_id=cfg.request_id
+                                 or "", redactor=cfg.redactor_cb, streaming=cfg.streaming),
+            reliability=self.reliability_config,
+            budget=BudgetTracker(cfg.budget, 0.0),
+            planner=self.planner,
+        )
+        session.budget.started = session.started
+        if cfg.timeout_ms:
+            session.deadline = session.started + cfg.timeout_ms / 1000
+        register_session(session_id, session)
+        try:
+            with prefect_tags(*_run_tags(tool_name, cfg)):
+                state = await orchestrate(payload, tool_name, tool_options, cfg.to_parameters(),
+                                          session_id, return_state=True)
+        finally:
+            pop_session(session_id)
+        return await _output_from_state(state)
+
+
+async def _output_from_state(state: Any) -> OrchestrationOutput:
+    if state.is_completed():
+        return OrchestrationOutput.model_validate(await state.result())
+    data = await state.result(raise_on_failure=False)
+    if isinstance(data, dict):
+        return OrchestrationOutput.model_validate(data)
+    if isinstance(data, BaseException):
+        raise data
+    raise RuntimeError(f"orchestration flow ended {state.type.value}: {state.message}")
+
+
+class Orchestrator(BaseOrchestrator):
+    """Runs the named tool: one Prefect flow run, replicates as task runs."""

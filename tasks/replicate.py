@@ -1,0 +1,63 @@
+"""One replicate of a bundle tool as one Prefect task run (retried by Prefect).
+
+The seed and replicate id are task inputs and caching is off, so replicates are never served
+from another replicate's result (Prefect's default INPUTS+RUN_ID cache would do exactly that).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NONE
+from prefect.context import TaskRunContext
+
+from steer_tools.bundle import BundleTool, ReplicateContext, ReplicateOutput
+from steer_tools.evidence import Replicate
+from tasks.runtime import get_session
+
+
+def _attempt() -> int:
+    ctx = TaskRunContext.get()
+    return ctx.task_run.run_count if ctx and ctx.task_run else 1
+
+
+@task(
+    name="replicate",
+    task_run_name="replicate-{replicate_id}",
+    cache_policy=NONE,
+    persist_result=False,
+)
+async def run_replicate(
+    session_id: str,
+    tool_name: str,
+    request: dict[str, Any],
+    seed: int,
+    replicate_id: str,
+    options: dict[str, Any],
+) -> Replicate:
+    session = get_session(session_id)
+    if session is None:
+        raise RuntimeError(f"run session {session_id!r} is gone; was the flow run re-run?")
+    tool: BundleTool = session.tools[tool_name]
+    bundle_options = tool.parse_options(options)
+    attempt = _attempt()
+    emitter = session.emitter
+    await emitter.emit("replicate_started", tool_name=tool_name, replicate_id=replicate_id,
+                       seed=seed, attempt=attempt)
+    context = ReplicateContext(
+        tool_name=tool_name, trace_id=emitter.trace_id, request_id=emitter.request_id,
+        deterministic=bool(options.get("_deterministic", False)),
+        deadline_monotonic=session.deadline, attempt=attempt, replicate_id=replicate_id,
+        seed=seed, options=options,
+    )
+    started = time.perf_counter()
+    raw = await tool.run_replicate(request, seed, context)
+    output = raw if isinstance(raw, ReplicateOutput) else ReplicateOutput(data=raw)
+    quality = output.quality or tool.validate_replicate(output.data, bundle_options)
+    return Replicate(
+        id=replicate_id, data=output.data, quality=quality, usage=output.usage,
+        cost_usd=output.cost_usd, elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
+        seed=seed, model=output.model,
+    )

@@ -1,0 +1,92 @@
+"""Per-run state that cannot travel as a Prefect parameter (tool objects, the caller's event
+callback, budget counters). Orchestrators register it under a session id before starting the
+flow; a deployed run in another process finds none and builds a default one."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from steer_llm_sdk.config import OrchestrationConfig, ReliabilityConfig
+from steer_llm_sdk.errors import BudgetExceeded
+from steer_llm_sdk.events import EventEmitter
+from steer_tools.evidence import Usage
+from steer_tools.registry import ToolRegistry, get_global_registry
+
+
+class BudgetTracker:
+    """Counts what a run has spent and answers 'may another replicate start?'."""
+
+    def __init__(self, limits: dict[str, float] | None, started: float) -> None:
+        self.limits = dict(limits or {})
+        self.started = started
+        self.usage = Usage()
+        self.cost_usd = 0.0
+
+    def add(self, usage: Usage, cost_usd: float) -> None:
+        self.usage = self.usage + usage
+        self.cost_usd += cost_usd
+
+    def spent(self) -> dict[str, float]:
+        return {
+            "tokens": float(self.usage.total_tokens),
+            "cost_usd": self.cost_usd,
+            "ms": (time.monotonic() - self.started) * 1000,
+        }
+
+    def first_exceeded(self, *, inclusive: bool) -> BudgetExceeded | None:
+        """inclusive=True: 'spent' means reached (stop launching); False: strictly over."""
+        spent = self.spent()
+        for key, limit in self.limits.items():
+            actual = spent[key]
+            if actual > limit or (inclusive and actual >= limit):
+                return BudgetExceeded(key, limit, round(actual, 6))
+        return None
+
+
+@dataclass
+class RunSession:
+    registry: ToolRegistry
+    emitter: EventEmitter
+    reliability: ReliabilityConfig
+    budget: BudgetTracker
+    deadline: float | None = None
+    started: float = field(default_factory=time.monotonic)
+    idempotency_store: Any = None
+    planner: Any = None
+    tools: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def default(cls, cfg: OrchestrationConfig, trace_id: str, request_id: str) -> RunSession:
+        started = time.monotonic()
+        return cls(
+            registry=get_global_registry(),
+            emitter=EventEmitter(None, trace_id=trace_id, request_id=request_id,
+                                 streaming=cfg.streaming),
+            reliability=ReliabilityConfig(),
+            budget=BudgetTracker(cfg.budget, started),
+            started=started,
+        )
+
+
+_SESSIONS: dict[str, RunSession] = {}
+_LOCK = threading.Lock()
+
+
+def register_session(session_id: str, session: RunSession) -> None:
+    with _LOCK:
+        _SESSIONS[session_id] = session
+
+
+def pop_session(session_id: str) -> RunSession | None:
+    with _LOCK:
+        return _SESSIONS.pop(session_id, None)
+
+
+def get_session(session_id: str | None) -> RunSession | None:
+    if session_id is None:
+        return None
+    with _LOCK:
+        return _SESSIONS.get(session_id)

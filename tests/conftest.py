@@ -1,0 +1,34 @@
+"""Test-wide isolation: Prefect and the SDK get throwaway homes before anything imports them,
+so no state leaks into ~/.prefect or ~/.steer, and no network is needed."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+_HOME = tempfile.mkdtemp(prefix="steer-tests-")
+os.environ["PREFECT_HOME"] = os.path.join(_HOME, "prefect")
+os.environ["STEER_HOME"] = os.path.join(_HOME, "steer")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+os.environ.pop("PREFECT_API_URL", None)
+os.environ.pop("OPENAI_API_KEY", None)
+os.environ.pop("OPENAI_BASE_URL", None)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def prefect_backend():
+    """One Prefect test harness (temporary SQLite server) for the whole session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+@pytest.fixture
+def steer_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("STEER_HOME", str(tmp_path / "steer"))
+    return tmp_path / "steer"
