@@ -26,7 +26,8 @@ def evidence_rows(bundle: Any) -> list[dict[str, Any]]:
     for field in fields[:MAX_TABLE_ROWS]:
         dist = summary.distributions.get(field, {})
         if dist.get("type") == "numeric":
-            detail = (f"mean {dist['mean']:.4g}, sd {dist['std'] if dist['std'] is None else round(dist['std'], 4)}, "
+            std = "n/a" if dist["std"] is None else f"{dist['std']:.4g}"
+            detail = (f"mean {dist['mean']:.4g}, sd {std}, "
                       f"95% CI [{dist['ci95'][0]:.4g}, {dist['ci95'][1]:.4g}]")
         elif dist:
             detail = f"mode {_short(dist.get('mode'), 40)}, agreement {dist.get('agreement'):.2f}"

@@ -72,7 +72,8 @@ async def run_tool_once(session: RunSession, session_id: str, tool: Tool,
 
 def _should_fall_back(out: OrchestrationOutput, tool_name: str) -> bool:
     errors = out.errors or {}
-    infos = [e for name, e in errors.items() if name == tool_name or name.startswith(tool_name + ".")]
+    infos = [e for name, e in errors.items()
+             if name == tool_name or name.startswith(tool_name + ".")]
     return any(e.get("is_retryable") or e.get("category") == "circuit_open" for e in infos)
 
 

@@ -45,7 +45,9 @@ def _enforce_replicate_budget(rep: Replicate, options: BundleOptions) -> Replica
     limits = options.per_replicate_budget or {}
     problems = []
     if "tokens" in limits and rep.usage.total_tokens > limits["tokens"]:
-        problems.append(f"used {rep.usage.total_tokens} tokens > per-replicate {limits['tokens']:g}")
+        problems.append(
+            f"used {rep.usage.total_tokens} tokens > per-replicate {limits['tokens']:g}"
+        )
     if "cost_usd" in limits and rep.cost_usd > limits["cost_usd"]:
         problems.append(f"cost ${rep.cost_usd:.6f} > per-replicate ${limits['cost_usd']:g}")
     if not problems:

@@ -78,6 +78,7 @@ async def _run(session: RunSession, session_id: str, request: dict[str, Any] | s
                tool: str | None, tool_options: dict[str, Any] | None,
                cfg: OrchestrationConfig, logger: Any) -> dict[str, Any]:
     payload = normalise_request(request)
+    session.breakers_enabled = cfg.enable_circuit_breaker
     emitter = session.emitter
     started = time.monotonic()
     timeout_s = cfg.timeout_ms / 1000 if cfg.timeout_ms else None

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from flows.bundle import BundleRun
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.output import OrchestrationOutput
 from steer_tools.base import Tool, ToolResult
 from steer_tools.evidence import EvidenceBundle
-from flows.bundle import BundleRun
 
 
 def _usage_dict(usage: Any) -> dict[str, int]:

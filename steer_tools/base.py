@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from steer_llm_sdk.config import CircuitBreakerConfig
 from steer_tools.evidence import Usage
 
 
@@ -29,6 +30,9 @@ class ToolContext(BaseModel):
     deterministic: bool = False
     deadline_monotonic: float | None = None
     attempt: int = 1
+    breaker_config: CircuitBreakerConfig | None = Field(
+        None, description="The provider breaker's config for this run; enabled=False disables"
+    )
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 

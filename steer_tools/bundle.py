@@ -176,7 +176,9 @@ class BundleTool(Tool):
                           cost_usd=bundle.cost_total_usd, cost_breakdown=bundle.cost_breakdown)
 
 
-def _validate_json_schema(data: Any, schema: dict[str, Any], version: str | None) -> ReplicateQuality:
+def _validate_json_schema(
+    data: Any, schema: dict[str, Any], version: str | None
+) -> ReplicateQuality:
     import jsonschema
 
     validator_cls = jsonschema.validators.validator_for(schema)

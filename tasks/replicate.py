@@ -50,7 +50,7 @@ async def run_replicate(
         tool_name=tool_name, trace_id=emitter.trace_id, request_id=emitter.request_id,
         deterministic=bool(options.get("_deterministic", False)),
         deadline_monotonic=session.deadline, attempt=attempt, replicate_id=replicate_id,
-        seed=seed, options=options,
+        seed=seed, options=options, breaker_config=session.breaker_config_for(tool.provider),
     )
     started = time.perf_counter()
     raw = await tool.run_replicate(request, seed, context)

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from steer_llm_sdk.config import OrchestrationConfig, ReliabilityConfig
+from steer_llm_sdk.config import CircuitBreakerConfig, OrchestrationConfig, ReliabilityConfig
 from steer_llm_sdk.errors import BudgetExceeded
 from steer_llm_sdk.events import EventEmitter
 from steer_tools.evidence import Usage
@@ -57,6 +57,13 @@ class RunSession:
     idempotency_store: Any = None
     planner: Any = None
     tools: dict[str, Any] = field(default_factory=dict)
+    breakers_enabled: bool = True
+
+    def breaker_config_for(self, provider: str | None) -> CircuitBreakerConfig | None:
+        if provider is None:
+            return None
+        config = self.reliability.breaker_for(provider)
+        return config if self.breakers_enabled else config.model_copy(update={"enabled": False})
 
     @classmethod
     def default(cls, cfg: OrchestrationConfig, trace_id: str, request_id: str) -> RunSession:

@@ -9,8 +9,8 @@ check_top_level_packages()
 
 # ruff: noqa: E402
 from planner import (
-    Planner,
     PlanDecision,
+    Planner,
     PlanningRule,
     PlanRequest,
     RuleAction,

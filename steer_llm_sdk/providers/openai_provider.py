@@ -1,0 +1,152 @@
+"""OpenAI (and any OpenAI-compatible server) on the official ``openai`` SDK.
+
+One retry layer: the client is built with ``max_retries=0``; Prefect task retries are the only
+retries, so attempts never multiply. Every call goes through the endpoint's pybreaker breaker;
+failures are classified into ProviderError categories that drive retry, breaker and fallback.
+The API key is read once and never logged, stored in parameters, results or artifacts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import weakref
+from typing import Any
+from urllib.parse import urlparse
+
+from openai import AsyncOpenAI
+
+from steer_llm_sdk.config import CircuitBreakerConfig
+from steer_llm_sdk.errors import ProviderError
+from steer_llm_sdk.providers.models import Completion
+from steer_llm_sdk.providers.pricing import cost_usd
+from steer_llm_sdk.reliability.breakers import get_breaker_registry
+from steer_llm_sdk.reliability.classification import classify_exception
+from steer_llm_sdk.reliability.retry import check_retry_after_budget
+
+logger = logging.getLogger("steer_llm_sdk.providers.openai")
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class OpenAIProvider:
+    """Chat completions with seeds and structured output, guarded by a circuit breaker."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        name: str = "openai",
+        timeout_s: float = 60.0,
+        breaker_config: CircuitBreakerConfig | None = None,
+    ) -> None:
+        self._api_key = api_key or os.environ.get("OPENAI_API_KEY")
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
+        self.name = name
+        self.timeout_s = timeout_s
+        self.breaker_config = breaker_config
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncOpenAI] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @property
+    def breaker_name(self) -> str:
+        """Breakers are per endpoint: a local vLLM failing must not open OpenAI's breaker."""
+        if self.base_url.rstrip("/") == DEFAULT_BASE_URL:
+            return self.name
+        return f"{self.name}@{urlparse(self.base_url).netloc}"
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self._api_key)
+
+    def __repr__(self) -> str:  # never show the key
+        return f"OpenAIProvider(name={self.name!r}, base_url={self.base_url!r})"
+
+    def _client(self) -> AsyncOpenAI:
+        """One client per event loop: httpx pools are bound to the loop that created them."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            if not self._api_key:
+                raise ProviderError(
+                    f"no API key for provider {self.name!r}: set OPENAI_API_KEY or pass "
+                    "api_key=... (for a local OpenAI-compatible server any non-empty value "
+                    "works)", category="authentication", provider=self.name)
+            client = AsyncOpenAI(api_key=self._api_key, base_url=self.base_url,
+                                 max_retries=0, timeout=self.timeout_s)
+            self._clients[loop] = client
+        return client
+
+    async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        model: str,
+        *,
+        temperature: float | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+        response_format: dict[str, Any] | None = None,
+        trace_id: str | None = None,
+        request_id: str | None = None,
+        replicate_id: str | None = None,
+        deadline: float | None = None,
+        breaker_config: CircuitBreakerConfig | None = None,
+        timeout_s: float | None = None,
+    ) -> Completion:
+        kwargs: dict[str, Any] = {"model": model, "messages": messages}
+        if temperature is not None:
+            kwargs["temperature"] = temperature
+        if seed is not None:
+            kwargs["seed"] = seed
+        if max_tokens is not None:
+            kwargs["max_tokens"] = max_tokens
+        if response_format is not None:
+            kwargs["response_format"] = response_format
+        headers = {k: v for k, v in {"X-Request-ID": request_id, "X-Trace-ID": trace_id,
+                                     "X-Replicate-ID": replicate_id}.items() if v}
+        timeout = timeout_s or self.timeout_s
+        if deadline is not None:
+            timeout = max(min(timeout, deadline - time.monotonic()), 0.001)
+        breaker_cfg = breaker_config or self.breaker_config or CircuitBreakerConfig()
+        client = self._client()
+        started = time.perf_counter()
+        try:
+            response = await get_breaker_registry().call(
+                self.breaker_name, breaker_cfg, client.chat.completions.create,
+                extra_headers=headers, timeout=timeout, **kwargs,
+            )
+        except Exception as exc:
+            error = classify_exception(exc, provider=self.breaker_name)
+            logger.warning("%s call failed: %s trace_id=%s request_id=%s replicate=%s",
+                           self.breaker_name, error.category, trace_id, request_id,
+                           replicate_id)
+            check_retry_after_budget(error, deadline)
+            raise error from exc
+        return self._to_completion(response, model, started, trace_id, request_id)
+
+    def _to_completion(self, response: Any, model: str, started: float,
+                       trace_id: str | None, request_id: str | None) -> Completion:
+        choice = response.choices[0] if response.choices else None
+        finish = choice.finish_reason if choice else None
+        if finish == "content_filter":
+            raise ProviderError(
+                f"{self.breaker_name} withheld the answer (finish_reason=content_filter); "
+                "rephrase the prompt", category="content_filter", provider=self.breaker_name)
+        usage = response.usage
+        prompt = usage.prompt_tokens if usage else 0
+        completion = usage.completion_tokens if usage else 0
+        logger.debug("%s %s ok in %.0f ms trace_id=%s request_id=%s", self.breaker_name, model,
+                     (time.perf_counter() - started) * 1000, trace_id, request_id)
+        return Completion(
+            content=(choice.message.content or "") if choice else "",
+            model=response.model or model,
+            finish_reason=finish,
+            usage={"prompt_tokens": prompt, "completion_tokens": completion,
+                   "total_tokens": usage.total_tokens if usage else prompt + completion},
+            cost_usd=cost_usd(model, prompt, completion),
+            response_id=getattr(response, "id", None),
+        )

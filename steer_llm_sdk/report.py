@@ -1,0 +1,59 @@
+"""Human-readable text for an OrchestrationOutput (the demo and `steer run` print it)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from steer_llm_sdk.output import OrchestrationOutput
+
+
+def _fmt(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def format_report(out: OrchestrationOutput, *, ui_url: str | None = None) -> str:
+    meta = out.metadata
+    lines = [f"Status: {out.status}   tool: {meta.get('tool_name')}   "
+             f"flow run: {meta.get('flow_run_id')}"]
+    bundle = out.evidence_bundle
+    if bundle is None:
+        lines.append(f"Content: {_fmt(out.content)}")
+    else:
+        summary, bmeta = bundle.summary, bundle.meta
+        valid = len(bundle.valid_replicates)
+        lines.append(f"Replicates: {bmeta.k_completed} of k={bmeta.k} ({valid} valid), "
+                     f"model {bmeta.model}, seeds {bmeta.seeds}")
+        if bmeta.early_stopped:
+            lines.append(f"Early stop: {bmeta.early_stop_reason}")
+        lines.append(f"Confidence: {summary.confidence:.3f}  (validity x (1 - mean pairwise "
+                     "distance))")
+        lines.append("Consensus:")
+        for field, value in (summary.consensus or {}).items():
+            lines.append(f"  {field} = {_fmt(value)}")
+        if not summary.consensus:
+            lines.append("  (no field agreed across all valid replicates)")
+        lines.append("Disagreements:")
+        for d in summary.disagreements[:15]:
+            lines.append(f"  {d.field}: {', '.join(_fmt(v) for v in d.values)}")
+        if not summary.disagreements:
+            lines.append("  (none)")
+        numeric = {f: d for f, d in summary.distributions.items() if d.get("type") == "numeric"}
+        if numeric:
+            lines.append("Distributions (numeric):")
+            for field, d in numeric.items():
+                std = "n/a" if d.get("std") is None else f"{d['std']:.3g}"
+                lines.append(f"  {field}: mean {d['mean']:.3g}, sd {std}, 95% CI "
+                             f"[{d['ci95'][0]:.3g}, {d['ci95'][1]:.3g}], n={d['n']}")
+    usage = out.usage or {}
+    lines.append(f"Tokens: {usage.get('total_tokens', 0)} (prompt {usage.get('prompt_tokens', 0)}"
+                 f", completion {usage.get('completion_tokens', 0)})   "
+                 f"cost: ${out.cost_usd or 0:.6f}   elapsed: {out.elapsed_ms:.0f} ms")
+    if out.errors:
+        lines.append("Errors:")
+        for name, err in out.errors.items():
+            lines.append(f"  {name}: {err.get('message')}")
+    lines.append(f"Trace id: {meta.get('trace_id')}   request id: {meta.get('request_id')}")
+    if ui_url:
+        lines.append(f"Inspect in the Prefect UI: {ui_url}")
+    return "\n".join(lines)
