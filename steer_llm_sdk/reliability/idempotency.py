@@ -1,0 +1,362 @@
+"""Persistent idempotency: run an orchestration once per key, replay its answer afterwards.
+
+The 0.3.2 store lived in process memory, so a restart forgot every answer and two workers could
+run the same request twice. Here the record lives in a shared backend (SQLite file, Redis or
+PostgreSQL) so every process and host sees the same claim.
+
+Caller protocol (the store keeps the bookkeeping, so the caller stays this small)::
+
+    request_hash = canonical_request_hash(request)
+    result = await store.claim(key, request_hash, ttl_s=3600)
+    if result is None:                      # we own the key: run it
+        try:
+            answer = await run(request)
+            await store.complete(key, request_hash, answer.model_dump_json(), ttl_s=3600)
+        except BaseException:
+            await store.release(key)        # a failure is never stored as the answer
+            raise
+    else:
+        answer = Answer.model_validate_json(result)   # replay
+
+Ownership design: ``claim`` writes an in-flight record carrying a random owner token and
+returns ``None``; the store remembers ``key -> token`` in this process (thread-safe map), and
+``complete``/``release`` only act on a record that still carries that token (compare-and-set in
+the backend). Thus a worker whose lease expired and was taken over cannot overwrite or drop the
+new owner's record from another process. Within one process a key has at most one live token;
+if a lease expires mid-run and another coroutine of the same process re-claims the key, the
+map holds the newer token, so whichever of the two finishes first completes the record (same
+request hash, so either answer is valid) and the other's ``complete`` becomes a logged no-op.
+Leases therefore must be longer than the longest run (default 600 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import hashlib
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from abc import ABC, abstractmethod
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path, PurePath
+from typing import Any, Literal
+from uuid import UUID
+
+from steer_llm_sdk.errors import ConflictError
+
+__all__ = [
+    "DEFAULT_LEASE_S",
+    "ENV_IDEMPOTENCY_URL",
+    "ClaimOutcome",
+    "IdempotencyRecord",
+    "IdempotencyStore",
+    "canonical_request_hash",
+    "make_idempotency_store",
+    "scoped_key",
+    "steer_home",
+]
+
+log = logging.getLogger(__name__)
+
+ENV_IDEMPOTENCY_URL = "STEER_IDEMPOTENCY_URL"
+DEFAULT_LEASE_S = 600.0
+
+RecordState = Literal["in_flight", "completed"]
+
+
+def _json_default(obj: Any) -> Any:
+    """Turn the non-JSON types a request may carry into JSON values, deterministically."""
+    model_dump = getattr(obj, "model_dump", None)
+    if callable(model_dump):  # pydantic v2 model: json mode gives JSON-native values only
+        return model_dump(mode="json")
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, datetime | date):
+        return obj.isoformat()
+    if isinstance(obj, UUID | Decimal | PurePath):
+        return str(obj)
+    if isinstance(obj, set | frozenset):  # sets have no order; sort their canonical forms
+        return sorted(obj, key=_canonical_json)
+    if isinstance(obj, bytes):
+        return obj.hex()
+    raise TypeError(
+        f"cannot hash request value of type {type(obj).__name__}; pass JSON-compatible data "
+        "or a pydantic model"
+    )
+
+
+def _canonical_json(payload: Any) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_json_default)
+
+
+def canonical_request_hash(payload: Any) -> str:
+    """Return the sha256 hex digest of ``payload``'s canonical JSON.
+
+    Canonical means sorted keys and no whitespace, so two requests that differ only in dict key
+    order (or formatting) hash the same, while any changed value changes the hash. Pydantic
+    models are dumped in json mode first, so a model and its equivalent dict hash the same.
+    Note ``1`` and ``1.0`` are different JSON and hash differently.
+    """
+    return hashlib.sha256(_canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def scoped_key(key: str, tool_name: str) -> str:
+    """Scope a caller's idempotency key to one tool, so one key can cover several tools."""
+    return f"{key}:{tool_name}"
+
+
+def steer_home() -> Path:
+    """``$STEER_HOME`` or ``~/.steer``; where local state such as the SQLite store lives."""
+    return Path(os.environ.get("STEER_HOME") or Path.home() / ".steer").expanduser()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """One stored key. ``result_json`` is set only once ``state == "completed"``."""
+
+    key: str
+    request_hash: str
+    state: RecordState
+    owner: str | None
+    result_json: str | None
+    created_at: float  # unix seconds
+    expires_at: float  # unix seconds: lease end while in flight, ttl end once completed
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClaimOutcome:
+    """What one atomic claim attempt found; backends return it, the base class loops on it."""
+
+    status: Literal["owned", "completed", "in_flight"]
+    result_json: str | None = None
+    lease_expires_at: float | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Ownership:
+    token: str
+    request_hash: str
+    ttl_s: float
+
+
+class IdempotencyStore(ABC):
+    """Backend-neutral claim/complete/release protocol; see the module docstring.
+
+    Subclasses implement the atomic single-attempt primitives (``_try_claim``, ``_complete``,
+    ``_release``) plus ``get``/``purge_expired``/``aclose``; waiting, timeouts and ownership
+    bookkeeping live here so every backend behaves the same.
+    """
+
+    def __init__(self, *, lease_s: float = DEFAULT_LEASE_S) -> None:
+        if lease_s <= 0:
+            raise ValueError(f"lease_s must be > 0, got {lease_s}")
+        self.lease_s = float(lease_s)
+        self._owners: dict[str, _Ownership] = {}
+        self._owners_lock = threading.Lock()
+        self._background: set[asyncio.Task[bool]] = set()  # strong refs to orphan releases
+
+    # ---- public API -------------------------------------------------------------------------
+
+    async def claim(self, key: str, request_hash: str, *, ttl_s: float,
+                    wait_timeout_s: float = 300, poll_s: float = 0.05) -> str | None:
+        """Return the stored result JSON to replay, or ``None`` when the caller now owns ``key``.
+
+        Raises ConflictError if ``key`` is live with another request hash, and TimeoutError if
+        another worker keeps the same request in flight for longer than ``wait_timeout_s``.
+        ``ttl_s`` is remembered as the default retention for ``complete``.
+        """
+        if ttl_s <= 0:
+            raise ValueError(f"ttl_s must be > 0, got {ttl_s}")
+        deadline = time.monotonic() + wait_timeout_s
+        while True:
+            token = secrets.token_hex(16)
+            outcome = await self._claim_once(key, request_hash, token, ttl_s)
+            if outcome.status == "owned":
+                return None
+            if outcome.status == "completed":
+                return outcome.result_json
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                lease_left = (outcome.lease_expires_at or 0) - time.time()
+                raise TimeoutError(
+                    f"idempotency key {key!r} is still being run by another worker after "
+                    f"waiting {wait_timeout_s:g}s (its lease ends in {max(lease_left, 0):.0f}s). "
+                    "Retry later, or raise wait_timeout_s."
+                )
+            await asyncio.sleep(min(poll_s, remaining))
+
+    async def complete(self, key: str, request_hash: str, result_json: str, *,
+                       ttl_s: float | None = None) -> None:
+        """Store ``result_json`` as the answer for ``key``, kept until now + ``ttl_s``.
+
+        Only this process's in-flight claim becomes completed; if the lease was lost (expired
+        and taken over, or released) nothing is written and a warning is logged, because the
+        record now belongs to someone else.
+        """
+        with self._owners_lock:
+            own = self._owners.get(key)
+            if own is not None and own.request_hash != request_hash:
+                raise ValueError(f"complete({key!r}) got a request hash other than the claimed one")
+            self._owners.pop(key, None)
+        if own is None:
+            log.warning("complete(%r): this process holds no claim on the key; not stored", key)
+            return
+        ttl = own.ttl_s if ttl_s is None else ttl_s
+        if ttl <= 0:
+            raise ValueError(f"ttl_s must be > 0, got {ttl}")
+        if not await self._complete(key, request_hash, own.token, result_json, ttl):
+            log.warning("complete(%r): the claim was lost (lease expired or released); "
+                        "result not stored", key)
+
+    async def release(self, key: str) -> None:
+        """Drop this process's in-flight claim so the failed run is not replayed as the answer."""
+        own = self._pop_owner(key)
+        if own is not None:
+            await self._release(key, own.token)
+
+    def owns(self, key: str) -> bool:
+        """True while this process holds an unfinished claim on ``key`` (for diagnostics)."""
+        with self._owners_lock:
+            return key in self._owners
+
+    async def __aenter__(self) -> IdempotencyStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ---- backend primitives -----------------------------------------------------------------
+
+    @abstractmethod
+    async def _try_claim(self, key: str, request_hash: str, token: str, lease_s: float,
+                         ttl_s: float) -> ClaimOutcome:
+        """One atomic attempt: insert an in-flight record (owned) or report the live one.
+
+        Must treat expired records as absent and raise ConflictError on a different hash.
+        """
+
+    @abstractmethod
+    async def _complete(self, key: str, request_hash: str, token: str, result_json: str,
+                        ttl_s: float) -> bool:
+        """Compare-and-set in-flight(token, hash) -> completed; False if not ours anymore."""
+
+    @abstractmethod
+    async def _release(self, key: str, token: str) -> bool:
+        """Delete the in-flight record if it still carries ``token``."""
+
+    @abstractmethod
+    async def get(self, key: str) -> IdempotencyRecord | None:
+        """The live (unexpired) record for ``key``, or None."""
+
+    @abstractmethod
+    async def purge_expired(self) -> int:
+        """Delete expired records now; return how many were removed."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Release connections (the async form; prefer it inside event loops)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections without an event loop (best effort for async backends)."""
+
+    async def aclose_loop(self) -> None:
+        """Close only what belongs to the running event loop.
+
+        A thread that shares the store through its own short-lived loop (``asyncio.run``)
+        calls this before the loop ends so its connections do not leak; other loops' users
+        are unaffected. Stores without loop-bound connections need do nothing.
+        """
+        return None
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    async def _claim_once(self, key: str, request_hash: str, token: str,
+                          ttl_s: float) -> ClaimOutcome:
+        """Run one attempt; if we are cancelled after the backend granted it, give it back.
+
+        Without this, a cancelled caller could leave an ownerless in-flight record that blocks
+        everyone until its lease expires.
+        """
+        task = asyncio.ensure_future(
+            self._try_claim(key, request_hash, token, self.lease_s, ttl_s))
+        try:
+            outcome = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(lambda t: self._release_orphan(t, key, token))
+            raise
+        if outcome.status == "owned":
+            with self._owners_lock:
+                self._owners[key] = _Ownership(token, request_hash, ttl_s)
+        return outcome
+
+    def _release_orphan(self, task: asyncio.Future[ClaimOutcome], key: str, token: str) -> None:
+        if task.cancelled() or task.exception() is not None or task.result().status != "owned":
+            return
+        loop = task.get_loop()
+        if not loop.is_closed():
+            release = loop.create_task(self._release(key, token))
+            self._background.add(release)
+            release.add_done_callback(self._background.discard)
+
+    def _pop_owner(self, key: str) -> _Ownership | None:
+        with self._owners_lock:
+            return self._owners.pop(key, None)
+
+    def _forget_owners(self) -> None:
+        """Forget claims (after fork the child must not act on the parent's claims)."""
+        with self._owners_lock:
+            self._owners.clear()
+
+
+def ensure_same_hash(key: str, stored_hash: str, request_hash: str) -> None:
+    """Backends call this on a live record: reusing a key for another request is a conflict."""
+    if stored_hash != request_hash:
+        raise ConflictError(key)
+
+
+def make_idempotency_store(url: str | None = None, **kwargs: Any) -> IdempotencyStore:
+    """Build a store from a URL (or ``$STEER_IDEMPOTENCY_URL``; default: SQLite in steer home).
+
+    * ``None`` / ``sqlite://`` -> ``<steer home>/idempotency.sqlite3``
+    * ``sqlite:///relative/path.db`` and ``sqlite:////absolute/path.db`` (SQLAlchemy style)
+    * ``redis://``, ``rediss://``, ``unix://`` -> Redis
+    * ``postgresql://``, ``postgres://`` -> PostgreSQL
+
+    Extra keyword arguments (e.g. ``lease_s``, ``prefix``) go to the store's constructor.
+    """
+    url = url or os.environ.get(ENV_IDEMPOTENCY_URL) or None
+    if url is None:
+        from steer_llm_sdk.reliability.idempotency_sqlite import SQLiteIdempotencyStore
+
+        return SQLiteIdempotencyStore(**kwargs)
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme == "sqlite":
+        from steer_llm_sdk.reliability.idempotency_sqlite import SQLiteIdempotencyStore
+
+        rest = url[len("sqlite:"):]
+        if rest.startswith("//"):
+            rest = rest[2:]
+        path = rest[1:] if rest.startswith("/") else rest
+        return SQLiteIdempotencyStore(Path(path).expanduser() if path else None, **kwargs)
+    if scheme in ("redis", "rediss", "unix"):
+        from steer_llm_sdk.reliability.idempotency_redis import RedisIdempotencyStore
+
+        return RedisIdempotencyStore(url, **kwargs)
+    if scheme in ("postgresql", "postgres"):
+        from steer_llm_sdk.reliability.idempotency_postgres import PostgresIdempotencyStore
+
+        return PostgresIdempotencyStore(url, **kwargs)
+    raise ValueError(
+        f"unsupported idempotency store URL {url!r}; use sqlite:///path, redis://host:port/db "
+        f"or postgresql://user@host/db (set via {ENV_IDEMPOTENCY_URL})"
+    )

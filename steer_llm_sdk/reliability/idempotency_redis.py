@@ -1,0 +1,191 @@
+"""Redis idempotency store: one claim shared by every process and host using the same Redis.
+
+Each key is one Redis string holding a JSON record. Redis does the expiry itself (PX), so an
+expired lease or answer simply disappears. Claim, complete and release are Lua scripts, so the
+check and the write happen atomically on the server (no WATCH retry loops): the claim is a
+``SET NX PX``, and complete/release are compare-and-set on the owner token.
+
+redis.asyncio connections belong to the event loop that opened them, so the store keeps one
+client per running loop; one store object can therefore be shared by threads with their own
+loops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import weakref
+from typing import Any
+
+from steer_llm_sdk.reliability.idempotency import (
+    DEFAULT_LEASE_S,
+    ClaimOutcome,
+    IdempotencyRecord,
+    IdempotencyStore,
+    ensure_same_hash,
+)
+
+__all__ = ["RedisIdempotencyStore"]
+
+# KEYS[1]=key ARGV[1]=in-flight record json ARGV[2]=lease ms.
+# Returns {1} when claimed, else {0, existing record json, pttl}.
+_CLAIM = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1} end
+return {0, redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
+"""
+# KEYS[1]=key ARGV[1]=owner ARGV[2]=hash ARGV[3]=result json ARGV[4]=ttl ms
+# ARGV[5]=expires_at (unix s). Keeps created_at from the in-flight record.
+_COMPLETE = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local rec = cjson.decode(raw)
+if rec.state ~= 'in_flight' or rec.owner ~= ARGV[1] or rec.hash ~= ARGV[2] then return 0 end
+rec.state = 'completed'
+rec.owner = nil
+rec.result = ARGV[3]
+rec.expires_at = tonumber(ARGV[5])
+redis.call('SET', KEYS[1], cjson.encode(rec), 'PX', ARGV[4])
+return 1
+"""
+# KEYS[1]=key ARGV[1]=owner.
+_RELEASE = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local rec = cjson.decode(raw)
+if rec.state ~= 'in_flight' or rec.owner ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+"""
+
+
+def _import_redis() -> Any:
+    try:
+        import redis.asyncio as aioredis
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "RedisIdempotencyStore needs the redis package: pip install 'steer-llm-sdk[redis]'"
+        ) from exc
+    return aioredis
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+class _LoopClient:
+    """A redis client and its registered scripts, bound to one event loop."""
+
+    def __init__(self, aioredis: Any, url: str, max_connections: int) -> None:
+        # A blocking pool makes bursts of claimers queue for a connection instead of failing
+        # with "Too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, max_connections=max_connections, timeout=30)
+        self.client = aioredis.Redis.from_pool(pool)
+        self.claim = self.client.register_script(_CLAIM)
+        self.complete = self.client.register_script(_COMPLETE)
+        self.release = self.client.register_script(_RELEASE)
+
+
+class RedisIdempotencyStore(IdempotencyStore):
+    """Idempotency records as JSON strings under ``prefix + key`` in Redis.
+
+    ``max_connections`` caps connections per event loop; more concurrent calls wait their turn.
+    """
+
+    def __init__(self, url: str = "redis://127.0.0.1:6379/0", prefix: str = "steer:idem:", *,
+                 lease_s: float = DEFAULT_LEASE_S, max_connections: int = 32) -> None:
+        super().__init__(lease_s=lease_s)
+        self._aioredis = _import_redis()
+        self.url = url
+        self.prefix = prefix
+        self.max_connections = max_connections
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
+            weakref.WeakKeyDictionary())
+        self._lock = threading.Lock()
+
+    def _c(self) -> _LoopClient:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            lc = self._clients.get(loop)
+            if lc is None:
+                lc = self._clients[loop] = _LoopClient(self._aioredis, self.url,
+                                                        self.max_connections)
+            return lc
+
+    def _record(self, key: str, raw: str | None) -> IdempotencyRecord | None:
+        if raw is None:
+            return None
+        d = json.loads(raw)
+        return IdempotencyRecord(key=key, request_hash=d["hash"], state=d["state"],
+                                 owner=d.get("owner"), result_json=d.get("result"),
+                                 created_at=d["created_at"], expires_at=d["expires_at"])
+
+    async def _try_claim(self, key: str, request_hash: str, token: str, lease_s: float,
+                         ttl_s: float) -> ClaimOutcome:
+        now = time.time()
+        rec = json.dumps({"hash": request_hash, "state": "in_flight", "owner": token,
+                          "created_at": now, "expires_at": now + lease_s})
+        lc = self._c()
+        while True:
+            res = await lc.claim(keys=[self.prefix + key], args=[rec, _ms(lease_s)])
+            if int(res[0]) == 1:
+                return ClaimOutcome("owned", lease_expires_at=now + lease_s)
+            existing = self._record(key, res[1])
+            if existing is not None:  # None only if it expired inside the script: try again
+                break
+        ensure_same_hash(key, existing.request_hash, request_hash)
+        if existing.state == "completed":
+            return ClaimOutcome("completed", result_json=existing.result_json)
+        return ClaimOutcome("in_flight", lease_expires_at=time.time() + int(res[2]) / 1000)
+
+    async def _complete(self, key: str, request_hash: str, token: str, result_json: str,
+                        ttl_s: float) -> bool:
+        res = await self._c().complete(
+            keys=[self.prefix + key],
+            args=[token, request_hash, result_json, _ms(ttl_s), repr(time.time() + ttl_s)])
+        return int(res) == 1
+
+    async def _release(self, key: str, token: str) -> bool:
+        res = await self._c().release(keys=[self.prefix + key], args=[token])
+        return int(res) == 1
+
+    async def get(self, key: str) -> IdempotencyRecord | None:
+        return self._record(key, await self._c().client.get(self.prefix + key))
+
+    async def purge_expired(self) -> int:
+        """Always 0: Redis expires records itself."""
+        return 0
+
+    async def aclose_loop(self) -> None:
+        with self._lock:
+            lc = self._clients.pop(asyncio.get_running_loop(), None)
+        if lc is not None:
+            await lc.client.aclose()
+
+    async def aclose(self) -> None:
+        """Close this loop's client and drop clients of loops that are gone or closed."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            items = list(self._clients.items())
+            self._clients = weakref.WeakKeyDictionary()
+        for owner_loop, lc in items:
+            if owner_loop is loop:
+                await lc.client.aclose()
+            elif not owner_loop.is_closed() and owner_loop.is_running():
+                asyncio.run_coroutine_threadsafe(lc.client.aclose(), owner_loop)
+
+    def close(self) -> None:
+        """Sync close: schedules each client's close on its own loop when that loop runs.
+
+        Clients of loops that already finished are dropped; their sockets close with them.
+        """
+        with self._lock:
+            items = list(self._clients.items())
+            self._clients = weakref.WeakKeyDictionary()
+        for owner_loop, lc in items:
+            if not owner_loop.is_closed() and owner_loop.is_running():
+                asyncio.run_coroutine_threadsafe(lc.client.aclose(), owner_loop)
+
+    def __repr__(self) -> str:
+        return f"RedisIdempotencyStore({self.url!r}, prefix={self.prefix!r})"
