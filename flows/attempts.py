@@ -29,7 +29,7 @@ def _breaker_open(tool: Tool, cfg: OrchestrationConfig) -> CircuitOpenError | No
     if not cfg.enable_circuit_breaker or not tool.provider:
         return None
     registry = get_breaker_registry()
-    if registry.states().get(tool.provider) != "open":
+    if registry.effective_states().get(tool.provider) != "open":
         return None
     return CircuitOpenError(tool.provider, registry.seconds_until_half_open(tool.provider))
 

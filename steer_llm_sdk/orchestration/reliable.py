@@ -29,4 +29,4 @@ class ReliableOrchestrator(BaseOrchestrator):
                          idempotency_store=idempotency_store, planner=planner)
 
     def get_breaker_states(self) -> dict[str, str]:
-        return get_breaker_registry().states()
+        return get_breaker_registry().effective_states()

@@ -1,0 +1,200 @@
+"""Turn whatever a provider SDK raised into one ``ProviderError`` with an ``ErrorCategory``.
+
+Retry, circuit-breaker and fallback decisions all key off the category, so they must agree on
+it: this module is the single place that looks at openai / httpx exception types, HTTP status
+codes and ``Retry-After`` headers. Everything downstream only reads ``ProviderError`` fields.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import openai
+
+from steer_llm_sdk.errors import ErrorCategory, ProviderError
+
+try:  # openai>=3 talks HTTP through httpx2; older versions use httpx itself.
+    import httpx2 as _httpx2
+except ImportError:  # pragma: no cover - depends on the installed openai
+    _httpx2 = None
+
+__all__ = ["classify_exception", "is_client_error", "parse_retry_after"]
+
+# 4xx statuses that mean "the provider is fine, our request is not" - except 408/429, which
+# say the provider is slow or busy. These never trip a breaker and are never retried.
+_TRANSIENT_4XX = frozenset({408, 429})
+_CLIENT_CATEGORIES = frozenset(
+    {ErrorCategory.AUTHENTICATION, ErrorCategory.INVALID_REQUEST, ErrorCategory.CONTENT_FILTER}
+)
+_CONTENT_FILTER_MARKERS = (
+    "content_filter", "content_policy", "content policy", "content management policy",
+    "responsibleaipolicyviolation", "safety system",
+)
+
+_TIMEOUT_TYPES: tuple[type[BaseException], ...] = (
+    openai.APITimeoutError, TimeoutError, httpx.TimeoutException,  # asyncio.TimeoutError too
+)
+_NETWORK_TYPES: tuple[type[BaseException], ...] = (
+    openai.APIConnectionError, httpx.TransportError, ConnectionError,
+)
+_DECODE_TYPES: tuple[type[BaseException], ...] = (
+    openai.APIResponseValidationError, json.JSONDecodeError, httpx.DecodingError,
+)
+if _httpx2 is not None:
+    _TIMEOUT_TYPES += (_httpx2.TimeoutException,)
+    _NETWORK_TYPES += (_httpx2.TransportError,)
+    _DECODE_TYPES += (_httpx2.DecodingError,)
+
+_ADVICE = {
+    ErrorCategory.RATE_LIMIT: "slow down, wait for the retry window, or raise your quota",
+    ErrorCategory.SERVER_ERROR: "the provider failed; retry later or configure a fallback",
+    ErrorCategory.TIMEOUT: "the call timed out; retry, or raise per_agent_timeout_ms",
+    ErrorCategory.NETWORK: "the provider was unreachable; check connectivity/base_url and retry",
+    ErrorCategory.AUTHENTICATION: "check the API key and its permissions for this model",
+    ErrorCategory.INVALID_REQUEST: "fix the request (model name, parameters, input size)",
+    ErrorCategory.CONTENT_FILTER: "the provider's content policy rejected it; change the input",
+    ErrorCategory.UNKNOWN: "unexpected error; see the chained exception",
+}
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delta-seconds (float ok) or an HTTP date.
+
+    Never negative (a date in the past means "now"); ``None`` when absent or unparseable so
+    callers fall back to their own backoff instead of guessing.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_tz(text)
+            if parsed is None:
+                return None
+            seconds = email.utils.mktime_tz(parsed) - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _retry_after_from_headers(headers: Mapping[str, str] | None) -> float | None:
+    """Prefer the more precise ``retry-after-ms`` (OpenAI/Azure send it), then ``Retry-After``."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            value = float(ms) / 1000.0
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return max(0.0, value)
+    return parse_retry_after(headers.get("retry-after"))
+
+
+def _response_of(exc: BaseException) -> Any:
+    return getattr(exc, "response", None)
+
+
+def _status_of(exc: BaseException) -> int | None:
+    """HTTP status of an openai/httpx status error or of a ``ProviderError``, if it has one."""
+    status = getattr(exc, "status_code", None)
+    if status is None:
+        status = getattr(_response_of(exc), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _mentions_content_filter(exc: BaseException) -> bool:
+    """Providers flag policy rejections inside a 400 body, not with a status of their own."""
+    parts = [str(exc), str(getattr(exc, "code", "") or "")]
+    body = getattr(exc, "body", None)
+    if body is not None:
+        try:
+            parts.append(json.dumps(body, default=str))
+        except (TypeError, ValueError):
+            parts.append(str(body))
+    text = " ".join(parts).lower()
+    return any(marker in text for marker in _CONTENT_FILTER_MARKERS)
+
+
+def is_client_error(exc: BaseException) -> bool:
+    """True when the request itself was wrong (400/401/403/404/409/422 and other non-transient
+    4xx): the provider answered, so a breaker must not count it as the provider failing."""
+    status = _status_of(exc)
+    if status is not None:
+        return 400 <= status < 500 and status not in _TRANSIENT_4XX
+    if isinstance(exc, ProviderError):
+        return exc.category in _CLIENT_CATEGORIES
+    return False
+
+
+def _category_for(exc: BaseException, status: int | None) -> ErrorCategory:
+    """Pick the category; order matters (APITimeoutError is an APIConnectionError, etc.)."""
+    if isinstance(exc, openai.ContentFilterFinishReasonError):
+        return ErrorCategory.CONTENT_FILTER
+    if isinstance(exc, openai.LengthFinishReasonError):
+        return ErrorCategory.INVALID_REQUEST
+    if isinstance(exc, _DECODE_TYPES):
+        return ErrorCategory.SERVER_ERROR  # a malformed response is the server's fault
+    if isinstance(exc, _TIMEOUT_TYPES):
+        return ErrorCategory.TIMEOUT
+    if isinstance(exc, _NETWORK_TYPES):
+        return ErrorCategory.NETWORK
+    if status is None:
+        return ErrorCategory.UNKNOWN
+    if status == 429:
+        return ErrorCategory.RATE_LIMIT
+    if status == 408:
+        return ErrorCategory.TIMEOUT
+    if status >= 500:
+        return ErrorCategory.SERVER_ERROR
+    if status in (401, 403):
+        return ErrorCategory.AUTHENTICATION
+    if 400 <= status < 500:
+        if _mentions_content_filter(exc):
+            return ErrorCategory.CONTENT_FILTER
+        return ErrorCategory.INVALID_REQUEST
+    return ErrorCategory.UNKNOWN
+
+
+def classify_exception(exc: BaseException, provider: str | None = None) -> ProviderError:
+    """Map any exception from a provider call onto a ``ProviderError``.
+
+    A ``ProviderError`` passes through unchanged (it was classified where it was raised). The
+    original exception is set as ``__cause__`` so tracebacks still show what really happened.
+    """
+    if isinstance(exc, ProviderError):
+        return exc
+    status = _status_of(exc)  # openai/anthropic/httpx status errors all expose one
+    category = _category_for(exc, status)
+
+    retry_after = None
+    if category in (ErrorCategory.RATE_LIMIT, ErrorCategory.SERVER_ERROR) and (
+        status in (429, 503)
+    ):
+        retry_after = _retry_after_from_headers(getattr(_response_of(exc), "headers", None))
+
+    name = provider or "provider"
+    where = f"HTTP {status}" if status is not None else type(exc).__name__
+    detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    wait = f" (Retry-After {retry_after:.1f}s)" if retry_after is not None else ""
+    message = f"{name} call failed with {where}{wait}: {detail}. {_ADVICE[category].capitalize()}."
+
+    error = ProviderError(
+        message, category=category.value, provider=provider, status_code=status,
+        retry_after=retry_after,
+    )
+    error.__cause__ = exc
+    return error
