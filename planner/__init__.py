@@ -1,0 +1,25 @@
+"""Tool planning for Steer LLM SDK (0.3.2 "Planning & Reliability").
+
+Plain Python with no Prefect import, so planning logic is unit-testable on its own; a Prefect
+task wraps ``Planner.plan`` elsewhere.
+"""
+
+from planner.base import Planner
+from planner.helpers import budget_aware_rule, keyword_rule, type_based_rule
+from planner.models import PlanDecision, PlanRequest, ToolMetadata
+from planner.rule_based import RuleBasedPlanner
+from planner.rules import PlanningRule, RuleAction, RuleCondition
+
+__all__ = [
+    "PlanDecision",
+    "PlanRequest",
+    "Planner",
+    "PlanningRule",
+    "RuleAction",
+    "RuleBasedPlanner",
+    "RuleCondition",
+    "ToolMetadata",
+    "budget_aware_rule",
+    "keyword_rule",
+    "type_based_rule",
+]

@@ -45,8 +45,9 @@ async def plan_tool(session: RunSession, session_id: str, request: dict[str, Any
     context = PlanRequest(
         budget=cfg.budget,
         quality_requirements=cfg.quality_requirements,
-        circuit_breaker_states=get_breaker_registry().effective_states() if cfg.enable_circuit_breaker
-        else {},
+        circuit_breaker_states=(
+            get_breaker_registry().effective_states() if cfg.enable_circuit_breaker else {}
+        ),
         user_preferences=dict(cfg.metadata.get("preferences", {}) or {}),
     )
     decision = await _plan(session_id, request, context)
