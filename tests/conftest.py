@@ -32,3 +32,17 @@ def prefect_backend():
 def steer_home(tmp_path, monkeypatch):
     monkeypatch.setenv("STEER_HOME", str(tmp_path / "steer"))
     return tmp_path / "steer"
+
+
+pytest_plugins = ["steer_llm_sdk.testing.pytest_plugin"]
+
+
+@pytest.fixture
+def fresh_breakers():
+    """Breakers are process-wide by design; tests that trip them start from a clean slate."""
+    from steer_llm_sdk.reliability.breakers import get_breaker_registry
+
+    registry = get_breaker_registry()
+    registry.clear()
+    yield registry
+    registry.clear()
