@@ -85,9 +85,9 @@ async def run_with_fallbacks(session: RunSession, session_id: str,
     fallbacks = list(cfg.fallback_tools) + list(options.pop("fallback_tools", []) or [])
     decision = None
     if tool_ref is None:
-        decision = await plan_tool(session, session_id, request, cfg)
+        decision = await plan_tool(session, session_id, request, cfg, options)
         tool_ref = decision.selected_tool
-        options = {**decision.tool_options, **options}
+        options = {**options, **decision.tool_options}
         fallbacks = [*fallbacks, *(t for t in decision.fallback_tools if t not in fallbacks)]
     chain = [tool_ref, *(t for t in fallbacks if t != tool_ref)]
     if not cfg.enable_fallback:

@@ -41,14 +41,19 @@ async def _plan(session_id: str, request: dict[str, Any],
 
 
 async def plan_tool(session: RunSession, session_id: str, request: dict[str, Any],
-                    cfg: OrchestrationConfig) -> PlanDecision:
+                    cfg: OrchestrationConfig, caller_options: dict[str, Any]) -> PlanDecision:
+    """The caller's k reaches the planner as ``user_preferences["k"]`` so budget-aware rules
+    start from it; the planner's options then win (a budget rule may only lower k)."""
+    preferences = dict(cfg.metadata.get("preferences", {}) or {})
+    if "k" in caller_options:
+        preferences.setdefault("k", caller_options["k"])
     context = PlanRequest(
         budget=cfg.budget,
         quality_requirements=cfg.quality_requirements,
         circuit_breaker_states=(
             get_breaker_registry().effective_states() if cfg.enable_circuit_breaker else {}
         ),
-        user_preferences=dict(cfg.metadata.get("preferences", {}) or {}),
+        user_preferences=preferences,
     )
     decision = await _plan(session_id, request, context)
     await session.emitter.emit("plan_decided", tool_name=decision.selected_tool,
