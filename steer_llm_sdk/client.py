@@ -17,7 +17,7 @@ class SteerLLMClient:
 
     def __init__(self, registry: ToolRegistry | None = None,
                  reliability_config: ReliabilityConfig | None = None) -> None:
-        self.registry = registry or get_global_registry()
+        self.registry = registry if registry is not None else get_global_registry()
         self.reliability_config = reliability_config
         self._orchestrator: Any = None
 

@@ -74,7 +74,7 @@ class BaseOrchestrator:
         idempotency_store: IdempotencyStore | None = None,
         planner: Any = None,
     ) -> None:
-        self.registry = registry or get_global_registry()
+        self.registry = registry if registry is not None else get_global_registry()
         self.reliability_config = reliability_config or ReliabilityConfig()
         self._idempotency_store = idempotency_store
         self.planner = planner
