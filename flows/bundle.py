@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from steer_llm_sdk.config import OrchestrationConfig
-from steer_llm_sdk.errors import OrchestratorError, ProviderError
+from steer_llm_sdk.errors import BudgetExceeded, OrchestratorError
 from steer_llm_sdk.reliability.retry import prefect_retry_options
 from steer_tools.bundle import BundleOptions, BundleTool
 from steer_tools.evidence import EvidenceBundle, Replicate, ReplicateQuality
@@ -72,6 +72,9 @@ class BundleScheduler:
         parallel = self.options.max_parallel or cfg.max_parallel
         self.semaphore = asyncio.Semaphore(parallel)
         self.cfg = cfg
+        limits = session.budget.limits
+        for key, limit in (self.options.global_budget or {}).items():
+            limits[key] = min(limits.get(key, limit), limit)
         self.seeds = self.options.resolved_seeds()
         self.results: dict[str, Replicate] = {}
         self.failures: dict[str, dict[str, Any]] = {}
@@ -136,7 +139,28 @@ class BundleScheduler:
         return None
 
     async def run(self) -> BundleRun:
+        """All replicates, then statistics; BundleOptions.timeout_ms bounds the replicates."""
+        limit_ms = self.options.timeout_ms
         started = time.perf_counter()
+        try:
+            async with asyncio.timeout(limit_ms / 1000 if limit_ms else None):
+                reason = await self._run_replicates()
+        except TimeoutError as exc:
+            actual = round((time.perf_counter() - started) * 1000, 3)
+            raise BudgetExceeded(
+                "time", float(limit_ms or 0), actual,
+                f"bundle {self.tool.name!r} exceeded BundleOptions.timeout_ms={limit_ms} (ran "
+                f"{actual:.0f} ms); raise timeout_ms or lower k") from exc
+        k = self.options.k
+        replicates = [self.results[f"r{i + 1}"] for i in range(k) if f"r{i + 1}" in self.results]
+        bundle = compute_statistics(
+            self.session_id, self.tool.name, replicates, self.raw_options,
+            (time.perf_counter() - started) * 1000, reason is not None, reason,
+        )
+        return BundleRun(bundle=bundle, failures=self.failures, skipped_for_budget=self.skipped)
+
+    async def _run_replicates(self) -> str | None:
+        """Returns the early-stop reason, or None when all k replicates ran."""
         k = self.options.k
         reason: str | None = None
         if self.options.early_stop and k > 2:
@@ -149,19 +173,4 @@ class BundleScheduler:
                 await asyncio.gather(*(self._one(i) for i in range(2, k)))
         else:
             await asyncio.gather(*(self._one(i) for i in range(k)))
-        replicates = [self.results[f"r{i + 1}"] for i in range(k) if f"r{i + 1}" in self.results]
-        bundle = compute_statistics(
-            self.session_id, self.tool.name, replicates, self.raw_options,
-            (time.perf_counter() - started) * 1000, reason is not None, reason,
-        )
-        return BundleRun(bundle=bundle, failures=self.failures, skipped_for_budget=self.skipped)
-
-
-def all_failed_error(run: BundleRun) -> ProviderError | None:
-    """The most telling error when no replicate produced anything."""
-    if not run.failures:
-        return None
-    first = next(iter(run.failures.values()))
-    return ProviderError(first.get("message", "replicate failed"),
-                         category=first.get("category", "unknown"),
-                         is_retryable=bool(first.get("is_retryable")))
+        return reason

@@ -15,6 +15,8 @@ import uuid
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.runtime import deployment as runtime_deployment
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.states import Failed
 
@@ -33,6 +35,23 @@ def _flow_run_name() -> str:
     tool = str(tool).rsplit(":", 1)[-1]
     trace = str(config.get("trace_id") or "")[:12] or uuid.uuid4().hex[:12]
     return f"{tool}-{trace}"
+
+
+async def _tag_deployed_run(tool: str | None, trace_id: str, logger: Any) -> None:
+    """Runs started from a deployment (schedule, REST, UI) lack the tool/trace tags the SDK puts
+    on its own runs; add them so every run can be filtered the same way in the UI."""
+    tags = list(runtime_flow_run.tags or [])
+    if not runtime_deployment.id or not runtime_flow_run.id or any(
+        t.startswith("trace:") for t in tags
+    ):
+        return
+    wanted = ["steer", f"tool:{tool or 'planned'}", f"trace:{trace_id}", *([tool] if tool else [])]
+    try:
+        async with get_client() as client:
+            await client.update_flow_run(uuid.UUID(str(runtime_flow_run.id)),
+                                         tags=tags + [t for t in wanted if t not in tags])
+    except Exception as exc:  # tags only help the UI; never fail a run over them
+        logger.warning("could not tag flow run with tool/trace: %s", exc)
 
 
 def normalise_request(request: dict[str, Any] | str) -> dict[str, Any]:
@@ -61,6 +80,7 @@ async def orchestrate(
         "trace_id": cfg.trace_id or uuid.uuid4().hex,
         "request_id": cfg.request_id or uuid.uuid4().hex,
     })
+    await _tag_deployed_run(tool, cfg.trace_id, logger)
     session = get_session(session_id)
     owns_session = session is None
     if session is None:  # a deployed run in another process: no caller state to attach

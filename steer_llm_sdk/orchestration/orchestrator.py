@@ -107,9 +107,9 @@ class BaseOrchestrator:
         payload = copy.deepcopy(normalise_request(request))
         tool_options = copy.deepcopy(tool_options or {})
         base = options or OrchestrationConfig()
-        cfg = base.model_copy(update={
-            "trace_id": base.trace_id or uuid.uuid4().hex,
-            "request_id": base.request_id or uuid.uuid4().hex,
+        cfg = base.model_copy(update={  # BundleOptions may carry the caller's ids too
+            "trace_id": base.trace_id or tool_options.get("trace_id") or uuid.uuid4().hex,
+            "request_id": base.request_id or tool_options.get("request_id") or uuid.uuid4().hex,
             "metadata": dict(base.metadata),
         })
         if tool_name is not None:
