@@ -51,7 +51,9 @@ class Disagreement(BaseModel):
 
 class BundleSummary(BaseModel):
     consensus: dict[str, Any] | None = Field(
-        None, description="field path -> agreed value; None when no field agrees"
+        None,
+        description="field path -> agreed value; {} when they agree on nothing, None when "
+        "there are no valid replicates",
     )
     disagreements: list[Disagreement] = Field(default_factory=list)
     pairwise_distance: list[list[float]] = Field(

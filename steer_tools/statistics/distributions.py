@@ -1,0 +1,142 @@
+"""Per-field distributions over the valid replicates.
+
+Numeric fields (every non-null value a finite int/float, not bool)::
+
+    {"type": "numeric", "n", "missing", "mean", "std", "min", "max", "median", "ci95", "cv"}
+
+``n`` counts the numbers; ``missing`` counts replicates where the field is absent or null.
+``std`` uses ddof=1 (None when n < 2). ``ci95`` is the Student-t 95% interval of the mean,
+``mean ± t.ppf(0.975, n-1) * std / sqrt(n)``, collapsing to ``[mean, mean]`` when n < 2 or
+std == 0. ``cv = std / |mean|``, None when n < 2 or mean == 0.
+
+Every other field (booleans, strings, mixtures) is counted::
+
+    {"type": "boolean" | "categorical", "n", "counts", "mode", "agreement", "entropy"}
+
+``counts`` is keyed by ``str(value)``, with ``"missing"`` for replicates lacking the field,
+so ``n`` (= number of valid replicates) equals the sum of the counts. ``mode`` is the most
+common value (ties go to the earliest replicate; None when "missing" wins),
+``agreement = count(mode) / n``, and ``entropy`` is the Shannon entropy of the counts in
+bits divided by log2(number of distinct values seen): 0 = unanimous, 1 = evenly split.
+
+Statistics are computed with numpy for all numeric fields at once and with a single
+``scipy.stats.entropy`` call for all categorical fields; the t critical value is looked up
+once per distinct n.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from steer_tools.statistics._values import MISSING
+from steer_tools.statistics.table import EQUALITY, FieldTable
+
+
+def distributions(table: FieldTable, n_fields: int) -> dict[str, dict[str, Any]]:
+    """Distributions of the first ``n_fields`` columns of ``table``, keyed by path in order."""
+    kept = range(min(n_fields, len(table.paths)))
+    numeric = [i for i in kept if i in table.stats_rows]
+    other = [i for i in kept if i not in table.stats_rows]
+    found = {**_numeric(table, numeric), **_categorical(table, other)}
+    return {table.paths[i]: found[i] for i in kept}
+
+
+def _numeric(table: FieldTable, indices: list[int]) -> dict[int, dict[str, Any]]:
+    if not indices:
+        return {}
+    rows = [table.stats_rows[i] for i in indices]
+    values = table.matrix[rows]
+    present = ~np.isnan(values)
+    n = present.sum(axis=1)
+    mean = np.where(present, values, 0.0).sum(axis=1) / n
+    low = np.where(present, values, np.inf).min(axis=1)
+    high = np.where(present, values, -np.inf).max(axis=1)
+    deviation = np.where(present, values - mean[:, None], 0.0)
+    std = np.sqrt((deviation**2).sum(axis=1) / np.maximum(n - 1, 1))
+    constant = low == high  # exact results for equal values: no 1e-17 noise from summing
+    std[constant] = 0.0
+    mean[constant] = low[constant]
+    median = np.nanmedian(values, axis=1)
+
+    sizes, where = np.unique(n, return_inverse=True)
+    with np.errstate(invalid="ignore"):
+        t_crit = stats.t.ppf(0.975, np.maximum(sizes - 1, 1))[where]
+    half = np.where((n >= 2) & (std > 0), t_crit * std / np.sqrt(n), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cv = std / np.abs(mean)
+
+    k = table.k
+    columns = zip(
+        indices,
+        n.tolist(),
+        mean.tolist(),
+        std.tolist(),
+        low.tolist(),
+        high.tolist(),
+        median.tolist(),
+        half.tolist(),
+        cv.tolist(),
+        table.all_int[rows].tolist(),
+        strict=True,
+    )
+    out: dict[int, dict[str, Any]] = {}
+    for index, count, mu, sd, lo, hi, med, h, c, ints in columns:
+        several = count >= 2
+        out[index] = {
+            "type": "numeric",
+            "n": count,
+            "missing": k - count,
+            "mean": mu,
+            "std": sd if several else None,
+            "min": int(lo) if ints else lo,
+            "max": int(hi) if ints else hi,
+            "median": med,
+            "ci95": [mu - h, mu + h],
+            "cv": c if several and mu != 0 else None,
+        }
+    return out
+
+
+def _categorical(table: FieldTable, indices: list[int]) -> dict[int, dict[str, Any]]:
+    if not indices:
+        return {}
+    counted: list[tuple[int, list[str], dict[str, int]]] = []
+    for index in indices:
+        keys = [
+            "missing" if v is MISSING else v if type(v) is str else str(v)
+            for v in table.columns[index]
+        ]
+        counts: dict[str, int] = {}
+        for key in keys:  # a plain dict: Counter's overhead dominated for 10-value columns
+            counts[key] = counts.get(key, 0) + 1
+        counted.append((index, keys, counts))
+
+    width = max(len(counts) for _, _, counts in counted)
+    table_counts = np.zeros((len(counted), width))
+    for row, (_, _, counts) in enumerate(counted):
+        table_counts[row, : len(counts)] = list(counts.values())
+    distinct = (table_counts > 0).sum(axis=1)
+    bits = stats.entropy(table_counts, base=2, axis=1)
+    normalised = np.where(distinct > 1, bits / np.log2(np.maximum(distinct, 2)), 0.0)
+
+    out: dict[int, dict[str, Any]] = {}
+    n = table.k
+    for (index, keys, counts), entropy in zip(counted, normalised.tolist(), strict=True):
+        column = table.columns[index]
+        mode_key = max(counts, key=counts.__getitem__)  # ties: first seen, i.e. earliest replicate
+        mode = column[keys.index(mode_key)]
+        boolean = table.kinds[index] == EQUALITY and all(
+            type(v) is bool for v in column if v is not MISSING
+        )
+        out[index] = {
+            "type": "boolean" if boolean else "categorical",
+            "n": n,
+            "counts": counts,
+            "mode": None if mode is MISSING else mode,
+            "agreement": counts[mode_key] / n,
+            "entropy": entropy,
+        }
+    return out

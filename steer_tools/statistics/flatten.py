@@ -1,0 +1,54 @@
+"""JSON -> flat ``{field path: leaf value}``, the common shape every statistic works on.
+
+Paths join dict keys with "." and index lists as ``[i]``: ``{"a": {"b": [1, {"c": 2}]}}``
+gives ``{"a.b[0]": 1, "a.b[1].c": 2}``. Comparing replicates field by field needs one
+leaf per path, and a path string is what a reader of the bundle can look up.
+
+Conventions (kept stable because bundles are persisted):
+
+* a non-container root (number, string, null, bool) becomes ``{"value": data}``; this is
+  how text replicates appear, so their distance is the token-set distance of the text;
+* an empty root dict/list has no fields (``{}``); a nested empty dict/list is kept as a leaf
+  holding the empty container, so ``{"tags": []}`` and ``{}`` still differ;
+* a root list indexes from the root: ``[1, 2]`` -> ``{"[0]": 1, "[1]": 2}``;
+* non-string keys are converted with ``str``; keys are not escaped, so a key containing
+  "." or "[" can collide with a nested path (the one written last wins) -- LLM JSON keys
+  practically never do this.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ROOT_PATH = "value"
+_CONTAINERS = (dict, list, tuple)
+
+
+def flatten(data: Any) -> dict[str, Any]:
+    """Flatten JSON-like ``data`` into ``{path: leaf}``; see the module docstring."""
+    if isinstance(data, _CONTAINERS):
+        out: dict[str, Any] = {}
+        _walk(data, "", out)
+        return out
+    return {ROOT_PATH: data}
+
+
+def _walk(node: Any, prefix: str, out: dict[str, Any]) -> None:
+    if isinstance(node, dict):
+        if not node and prefix:
+            out[prefix] = {}
+        for key, value in node.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, _CONTAINERS):
+                _walk(value, path, out)
+            else:
+                out[path] = value
+    else:
+        if not node and prefix:
+            out[prefix] = []
+        for index, value in enumerate(node):
+            path = f"{prefix}[{index}]"
+            if isinstance(value, _CONTAINERS):
+                _walk(value, path, out)
+            else:
+                out[path] = value
