@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from flows.bundle import BundleScheduler, error_info
+from flows.labels import label_flow_run
 from flows.outputs import bundle_output, failed_output, tool_output
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.errors import BudgetExceeded, CircuitOpenError, FallbackExhausted
@@ -38,7 +39,6 @@ async def run_tool_once(session: RunSession, session_id: str, tool: Tool,
                         request: dict[str, Any], options: dict[str, Any],
                         cfg: OrchestrationConfig) -> OrchestrationOutput:
     session.tools[tool.name] = tool
-    tool.validate_request(request)
     await session.emitter.emit("tool_started", tool_name=tool.name, version=tool.version)
     if isinstance(tool, BundleTool):
         started = time.monotonic()
@@ -71,17 +71,29 @@ async def run_tool_once(session: RunSession, session_id: str, tool: Tool,
 
 
 def _should_fall_back(out: OrchestrationOutput, tool_name: str) -> bool:
+    """Retryable failures, open breakers and rate limits (even a Retry-After too long to wait
+    for) may succeed elsewhere; bad requests or bad keys would fail the same way."""
     errors = out.errors or {}
     infos = [e for name, e in errors.items()
              if name == tool_name or name.startswith(tool_name + ".")]
-    return any(e.get("is_retryable") or e.get("category") == "circuit_open" for e in infos)
+    return any(e.get("is_retryable") or e.get("category") in {"circuit_open", "rate_limit"}
+               for e in infos)
 
 
-async def run_with_fallbacks(session: RunSession, session_id: str,
-                             request: dict[str, Any], tool_ref: str | None,
-                             options: dict[str, Any], cfg: OrchestrationConfig
-                             ) -> OrchestrationOutput:
-    options = dict(options)
+def _combine_spend(final: OrchestrationOutput, earlier: list[OrchestrationOutput]) -> None:
+    """What failed attempts spent is still spent: usage, cost and per_agent add up."""
+    for out in earlier:
+        for key, value in (out.usage or {}).items():
+            final.usage[key] = final.usage.get(key, 0) + value
+        final.cost_usd = round((final.cost_usd or 0.0) + (out.cost_usd or 0.0), 10)
+        for name, agent in out.per_agent.items():
+            final.per_agent.setdefault(name, agent)
+
+
+async def _chain(session: RunSession, session_id: str, request: dict[str, Any],
+                 tool_ref: str | None, options: dict[str, Any], cfg: OrchestrationConfig
+                 ) -> tuple[list[str], dict[str, Any], Any]:
+    """The ordered tool references to try, the options, and the plan (None when named)."""
     fallbacks = list(cfg.fallback_tools) + list(options.pop("fallback_tools", []) or [])
     decision = None
     if tool_ref is None:
@@ -89,21 +101,32 @@ async def run_with_fallbacks(session: RunSession, session_id: str,
         tool_ref = decision.selected_tool
         options = {**options, **decision.tool_options}
         fallbacks = [*fallbacks, *(t for t in decision.fallback_tools if t not in fallbacks)]
+        await label_flow_run(tool_ref, cfg.trace_id or "")
     chain = [tool_ref, *(t for t in fallbacks if t != tool_ref)]
     if not cfg.enable_fallback:
         chain = chain[:1]
     limit = min(1 + session.reliability.max_fallback_attempts,
                 session.reliability.max_total_attempts)
-    chain = chain[:limit]
+    return chain[:limit], options, decision
+
+
+async def run_with_fallbacks(session: RunSession, session_id: str,
+                             request: dict[str, Any], tool_ref: str | None,
+                             options: dict[str, Any], cfg: OrchestrationConfig
+                             ) -> OrchestrationOutput:
+    chain, options, decision = await _chain(session, session_id, request, tool_ref,
+                                            dict(options), cfg)
     attempts: list[dict[str, Any]] = []
+    outputs: list[OrchestrationOutput] = []
     last: OrchestrationOutput | None = None
     for position, name in enumerate(chain):
         try:
             tool = resolve_tool(name, session.registry)
+            tool.validate_request(request)
         except Exception as exc:
             if position == 0:
                 raise
-            attempts.append({"tool": name, "status": "unresolved", "error": error_info(exc)})
+            attempts.append({"tool": name, "status": "rejected", "error": error_info(exc)})
             continue
         opened = _breaker_open(tool, cfg)
         if opened is not None:
@@ -114,8 +137,8 @@ async def run_with_fallbacks(session: RunSession, session_id: str,
         if position > 0:
             await session.emitter.emit("fallback", tool_name=name,
                                        previous=attempts[-1]["tool"] if attempts else None)
-        tool_options = options if position == 0 or decision is None else {}
-        last = await run_tool_once(session, session_id, tool, request, tool_options, cfg)
+        last = await run_tool_once(session, session_id, tool, request, options, cfg)
+        outputs.append(last)
         attempts.append({"tool": name, "status": last.status,
                          "error": next(iter((last.errors or {}).values()), None)
                          if last.status == "failed" else None})
@@ -124,13 +147,15 @@ async def run_with_fallbacks(session: RunSession, session_id: str,
             break
         if not _should_fall_back(last, tool.name):
             break
-    assert last is not None
+    if last is None:  # every fallback was rejected and the primary was skipped
+        last = failed_output(chain[0], attempts[0]["error"], 0.0)
+    _combine_spend(last, [o for o in outputs if o is not last])
     last.metadata["attempts"] = attempts
     last.metadata["answered_by"] = attempts[-1]["tool"] if last.status != "failed" else None
     if decision is not None:
         last.metadata["plan"] = decision.model_dump(mode="json")
     if last.status == "failed":
-        last.metadata.setdefault("tool_name", tool_ref)
+        last.metadata.setdefault("tool_name", chain[0])
         failed = [a for a in attempts if a.get("error")]
         if len(failed) > 1:
             chained = FallbackExhausted(failed)

@@ -15,13 +15,13 @@ import uuid
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.client.orchestration import get_client
 from prefect.runtime import deployment as runtime_deployment
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.states import Failed
 
 from flows.artifacts import publish_artifacts
 from flows.attempts import run_with_fallbacks
+from flows.labels import label_flow_run
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.errors import BudgetExceeded
 from steer_llm_sdk.output import OrchestrationOutput
@@ -33,25 +33,22 @@ def _flow_run_name() -> str:
     config = params.get("config") or {}
     tool = params.get("tool") or "planned"
     tool = str(tool).rsplit(":", 1)[-1]
-    trace = str(config.get("trace_id") or "")[:12] or uuid.uuid4().hex[:12]
+    trace = str(config.get("trace_id") or "")[:12] or _run_id_hex()[:12]
     return f"{tool}-{trace}"
 
 
-async def _tag_deployed_run(tool: str | None, trace_id: str, logger: Any) -> None:
+def _run_id_hex() -> str:
+    """A run's default trace id is its flow run id, so name, tags and output always agree."""
+    run_id = runtime_flow_run.id
+    return uuid.UUID(str(run_id)).hex if run_id else uuid.uuid4().hex
+
+
+async def _label_deployed_run(tool: str | None, trace_id: str) -> None:
     """Runs started from a deployment (schedule, REST, UI) lack the tool/trace tags the SDK puts
     on its own runs; add them so every run can be filtered the same way in the UI."""
-    tags = list(runtime_flow_run.tags or [])
-    if not runtime_deployment.id or not runtime_flow_run.id or any(
-        t.startswith("trace:") for t in tags
-    ):
-        return
-    wanted = ["steer", f"tool:{tool or 'planned'}", f"trace:{trace_id}", *([tool] if tool else [])]
-    try:
-        async with get_client() as client:
-            await client.update_flow_run(uuid.UUID(str(runtime_flow_run.id)),
-                                         tags=tags + [t for t in wanted if t not in tags])
-    except Exception as exc:  # tags only help the UI; never fail a run over them
-        logger.warning("could not tag flow run with tool/trace: %s", exc)
+    tags = runtime_flow_run.tags or []
+    if runtime_deployment.id and tool and not any(t.startswith("trace:") for t in tags):
+        await label_flow_run(tool, trace_id)
 
 
 def normalise_request(request: dict[str, Any] | str) -> dict[str, Any]:
@@ -77,10 +74,10 @@ async def orchestrate(
     logger = get_run_logger()
     cfg = OrchestrationConfig.model_validate(config or {})
     cfg = cfg.model_copy(update={
-        "trace_id": cfg.trace_id or uuid.uuid4().hex,
+        "trace_id": cfg.trace_id or _run_id_hex(),
         "request_id": cfg.request_id or uuid.uuid4().hex,
     })
-    await _tag_deployed_run(tool, cfg.trace_id, logger)
+    await _label_deployed_run(tool, cfg.trace_id)
     session = get_session(session_id)
     owns_session = session is None
     if session is None:  # a deployed run in another process: no caller state to attach
@@ -132,12 +129,13 @@ async def _run(session: RunSession, session_id: str, request: dict[str, Any] | s
         await emitter.emit("error", tool_name=output.metadata.get("tool_name"),
                            error=exceeded.to_dict())
         raise exceeded
-    output.metadata.update({
+    user_metadata = {k: v for k, v in cfg.metadata.items() if k not in output.metadata}
+    output.metadata = {**user_metadata, **output.metadata}
+    output.metadata.update({  # engine facts last: user metadata never overwrites them
         "trace_id": cfg.trace_id,
         "request_id": cfg.request_id,
         "flow_run_id": str(runtime_flow_run.id) if runtime_flow_run.id else None,
         "budget": {"limits": session.budget.limits, "spent": session.budget.spent()},
-        **{k: v for k, v in cfg.metadata.items() if k not in output.metadata},
     })
     await publish_artifacts(output)
     await emitter.emit("orchestration_completed", tool_name=output.metadata.get("tool_name"),

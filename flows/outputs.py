@@ -34,6 +34,12 @@ def bundle_output(tool: Tool, run: BundleRun, cfg: OrchestrationConfig,
         status = "partial"
     else:
         status = "succeeded"
+    if run.skipped_for_budget:
+        errors[f"{tool.name}.budget"] = {
+            "type": "BudgetReached", "code": "budget_reached", "is_retryable": False,
+            "message": f"budget reached: replicates {', '.join(run.skipped_for_budget)} were "
+                       "not started",
+        }
     quality = _quality_shortfall(bundle, cfg)
     if quality and status == "succeeded":
         status = "partial"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from steer_llm_sdk.config import OrchestrationConfig, ReliabilityConfig
 from steer_llm_sdk.events import EventCallback
 from steer_llm_sdk.output import OrchestrationOutput
 from steer_tools.base import Tool
 from steer_tools.registry import ToolRegistry, get_global_registry
+
+if TYPE_CHECKING:
+    from steer_llm_sdk.trigger import TriggerResult
 
 
 class SteerLLMClient:
@@ -58,3 +61,24 @@ class SteerLLMClient:
         from steer_llm_sdk.orchestration.orchestrator import run_coroutine_sync
 
         return run_coroutine_sync(self.orchestrate(*args, **kwargs))
+
+    def trigger(
+        self,
+        deployment: str,
+        request: dict[str, Any] | str | None = None,
+        tool: str | None = None,
+        tool_options: dict[str, Any] | None = None,
+        config: OrchestrationConfig | None = None,
+        wait: bool = False,
+        timeout_s: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> TriggerResult:
+        """Start a run of a *deployed* orchestration through the Prefect API (PREFECT_API_URL).
+
+        It runs where the deployment is served, so ``tool`` is a reference (entry point or
+        'module:attribute'), not a tool registered here. Returns the flow run id at once; with
+        ``wait=True`` also the OrchestrationOutput. See steer_llm_sdk.trigger."""
+        from steer_llm_sdk.trigger import trigger_deployment
+
+        return trigger_deployment(deployment, request, tool, tool_options, config, wait=wait,
+                                  timeout_s=timeout_s, idempotency_key=idempotency_key)

@@ -71,7 +71,9 @@ class OrchestrationConfig(BaseModel):
     budget: dict[str, float] | None = Field(
         None, description="Limits keyed tokens, cost_usd, ms; checked while running and at end."
     )
-    deterministic: bool = Field(False, description="Temperature 0 for LLM tools; fixed seeds.")
+    deterministic: bool = Field(
+        False, description="ReplicateContext.deterministic: LLM bundle tools use temperature 0."
+    )
     streaming: bool = Field(
         True, description="Emit per-replicate events (replicate_*, partial_summary) to on_event."
     )

@@ -47,6 +47,8 @@ class Tool(ABC):
     version: str = "1.0.0"
     description: str = ""
     provider: str | None = None
+    estimated_cost_usd: float | None = None
+    estimated_duration_ms: float | None = None
 
     def validate_request(self, request: dict[str, Any]) -> None:
         """Raise ValueError naming the field and the fix; the default accepts any dict."""
@@ -66,6 +68,8 @@ class Tool(ABC):
             "description": self.description,
             "provider": self.provider,
             "is_bundle": False,
+            "estimated_cost_usd": self.estimated_cost_usd,
+            "estimated_duration_ms": self.estimated_duration_ms,
         }
 
     def __repr__(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import hashlib
+import logging
 import threading
 import uuid
 from typing import Any
@@ -33,6 +34,10 @@ def run_coroutine_sync(coro: Any) -> Any:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        loop_running = False
+    else:
+        loop_running = True
+    if not loop_running:  # outside the except block, so errors carry no chained RuntimeError
         return asyncio.run(coro)
     box: dict[str, Any] = {}
 
@@ -112,8 +117,8 @@ class BaseOrchestrator:
             "request_id": base.request_id or tool_options.get("request_id") or uuid.uuid4().hex,
             "metadata": dict(base.metadata),
         })
-        if tool_name is not None:
-            resolve_tool(tool_name, self.registry)  # unknown tool: ValueError before any run
+        if tool_name is not None:  # unknown tool or bad request: ValueError before any run
+            resolve_tool(tool_name, self.registry).validate_request(payload)
         if not cfg.idempotency_key:
             return await self._execute(payload, tool_name, tool_options, cfg, on_event)
         return await self._idempotent(payload, tool_name, tool_options, cfg, on_event)
@@ -154,7 +159,8 @@ class BaseOrchestrator:
         session = RunSession(
             registry=self.registry,
             emitter=EventEmitter(on_event, trace_id=cfg.trace_id or "", request_id=cfg.request_id
-                                 or "", redactor=cfg.redactor_cb, streaming=cfg.streaming),
+                                 or "", redactor=cfg.redactor_cb, streaming=cfg.streaming,
+                                 logger=logging.getLogger("steer_llm_sdk.events")),
             reliability=self.reliability_config,
             budget=BudgetTracker(cfg.budget, 0.0),
             planner=self.planner,

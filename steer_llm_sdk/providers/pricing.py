@@ -70,7 +70,8 @@ def _env_prices() -> dict[str, ModelPrice]:
 
 
 def price_for(model: str) -> ModelPrice | None:
-    base = model.split(":", 1)[-1]
+    base = model.split("+", 1)[0]  # simulator fault suffixes are not part of the model
+    base = base.split(":", 1)[-1]
     with _lock:
         if base in _overrides:
             return _overrides[base]
