@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.context import TagsContext
 from prefect.runtime import deployment as runtime_deployment
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.states import Failed
@@ -85,7 +86,11 @@ async def orchestrate(
         session = RunSession.default(cfg, cfg.trace_id, cfg.request_id)
         register_session(session_id, session)
     try:
-        return await _run(session, session_id, request, tool, tool_options, cfg, logger)
+        # Run-level tags (tool, trace id, ...) stay on the flow run. Task runs must not inherit
+        # them: Prefect acquires a tag concurrency lease per tagged task run (one API call each,
+        # and a 503 + ~2 s client backoff whenever the SQLite server is busy).
+        with TagsContext(current_tags=set()):
+            return await _run(session, session_id, request, tool, tool_options, cfg, logger)
     finally:
         if owns_session:
             pop_session(session_id)
