@@ -28,7 +28,16 @@ def _command(port: int) -> list[str]:
     ]
 
 
+def ephemeral_mode() -> bool:
+    """True when Prefect would start its embedded server (no API URL configured)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return not PREFECT_API_URL.value()
+
+
 def use_patched_ephemeral_server() -> bool:
+    """Call before the first flow run. Imports Prefect's server module (~4 s), so callers do it
+    only in ephemeral mode, where Prefect is about to import it anyway."""
     global _APPLIED
     if _APPLIED or os.environ.get("STEER_PATCH_EPHEMERAL_SERVER", "1") == "0":
         return _APPLIED

@@ -14,6 +14,7 @@ server process, which the SDK starts in place of Prefect's ephemeral server (sam
 command, same app factory) and which ``steer server start`` runs.
 
     python -m steer_llm_sdk.prefect_server --host 127.0.0.1 --port 4200   # uvicorn args
+    python -m steer_llm_sdk.prefect_server server start --port 4200      # prefect's CLI
 """
 
 from __future__ import annotations
@@ -54,11 +55,18 @@ def patch_sqlite_begin_immediate() -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """uvicorn's CLI with Prefect's app factory, after the SQLite patch."""
-    import uvicorn.main
-
+    """After the SQLite patch: ``server start ...`` runs Prefect's own CLI (UI, services; one
+    worker process, so the patch holds); anything else is uvicorn's CLI with Prefect's app."""
     patch_sqlite_begin_immediate()
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:2] == ["server", "start"]:
+        from prefect.cli import app
+
+        sys.argv = ["prefect", *args]  # Prefect's CLI entry point reads sys.argv
+        app()
+        return
+    import uvicorn.main
+
     if APP_FACTORY not in args:
         args = ["--factory", APP_FACTORY, *args]
     uvicorn.main.main(args=args, prog_name="steer-prefect-server")

@@ -24,6 +24,9 @@ def prefect_backend():
     """One Prefect test harness (temporary SQLite server) for the whole session."""
     from prefect.testing.utilities import prefect_test_harness
 
+    from steer_llm_sdk.ephemeral import use_patched_ephemeral_server
+
+    use_patched_ephemeral_server()  # the harness's server gets the same SQLite fix as users'
     with prefect_test_harness(server_startup_timeout=60):
         yield
 

@@ -133,8 +133,9 @@ def start_server(host: str = DEFAULT_HOST, port: int | None = None,
     env.setdefault("PREFECT_UI_API_URL", f"{base}/api")
     with open(log_file(), "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", host,
-             "--port", str(port)],
+            # Prefect's `server start`, with SQLite transactions that wait instead of failing
+            [sys.executable, "-m", "steer_llm_sdk.prefect_server", "server", "start",
+             "--host", host, "--port", str(port)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
             start_new_session=True,  # survives this command; stopped as a process group
         )

@@ -3,11 +3,9 @@
 ``__all__`` is the API; tests/unit/test_exported_members.py pins it.
 """
 
-from steer_llm_sdk.ephemeral import use_patched_ephemeral_server
 from steer_llm_sdk.orchestration._shadowing import check_top_level_packages
 
 check_top_level_packages()
-use_patched_ephemeral_server()  # embedded server: SQLite writes wait instead of 503 + 2 s sleep
 
 # ruff: noqa: E402
 from planner import (

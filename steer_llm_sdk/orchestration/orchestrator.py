@@ -15,6 +15,7 @@ from prefect import tags as prefect_tags
 
 from flows.orchestrate import normalise_request, orchestrate
 from steer_llm_sdk.config import OrchestrationConfig, ReliabilityConfig
+from steer_llm_sdk.ephemeral import ephemeral_mode, use_patched_ephemeral_server
 from steer_llm_sdk.events import EventCallback, EventEmitter
 from steer_llm_sdk.output import OrchestrationOutput
 from steer_llm_sdk.reliability.idempotency import (
@@ -155,6 +156,8 @@ class BaseOrchestrator:
     async def _execute(self, payload: dict[str, Any], tool_name: str | None,
                        tool_options: dict[str, Any], cfg: OrchestrationConfig,
                        on_event: EventCallback | None) -> OrchestrationOutput:
+        if ephemeral_mode():  # Prefect is about to start its embedded server: patch it first
+            use_patched_ephemeral_server()
         session_id = uuid.uuid4().hex
         session = RunSession(
             registry=self.registry,
