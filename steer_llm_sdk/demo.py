@@ -40,8 +40,9 @@ async def _run(base_url: str | None, api_key: str | None) -> int:
     print(f"Events: {' > '.join(dict.fromkeys(events))}")
     if not os.environ.get("PREFECT_API_URL"):
         print("\nThis run used Prefect's embedded server (no UI). To inspect runs in the "
-              "Prefect UI:\n  .venv/bin/prefect server start   # UI at http://127.0.0.1:4200\n"
-              "  PREFECT_API_URL=http://127.0.0.1:4200/api make demo")
+              "Prefect UI:\n  .venv/bin/steer server start   # prints the UI address and the "
+              "PREFECT_API_URL to export\n  export PREFECT_API_URL=http://127.0.0.1:4200/api && "
+              "make demo   # then open the printed link")
     return 0 if out.status != "failed" else 1
 
 
