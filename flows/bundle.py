@@ -153,7 +153,7 @@ class BundleScheduler:
                 f"{actual:.0f} ms); raise timeout_ms or lower k") from exc
         k = self.options.k
         replicates = [self.results[f"r{i + 1}"] for i in range(k) if f"r{i + 1}" in self.results]
-        bundle = compute_statistics(
+        bundle = await compute_statistics(
             self.session_id, self.tool.name, replicates, self.raw_options,
             (time.perf_counter() - started) * 1000, reason is not None, reason,
         )

@@ -15,8 +15,7 @@ import uuid
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.context import TagsContext
-from prefect.runtime import deployment as runtime_deployment
+from prefect.context import FlowRunContext, TagsContext
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.states import Failed
 
@@ -47,8 +46,12 @@ def _run_id_hex() -> str:
 async def _label_deployed_run(tool: str | None, trace_id: str) -> None:
     """Runs started from a deployment (schedule, REST, UI) lack the tool/trace tags the SDK puts
     on its own runs; add them so every run can be filtered the same way in the UI."""
-    tags = runtime_flow_run.tags or []
-    if runtime_deployment.id and tool and not any(t.startswith("trace:") for t in tags):
+    context = FlowRunContext.get()
+    run = context.flow_run if context else None
+    # FlowRunContext, not prefect.runtime.deployment.id: that one costs an API call per run
+    if run is None or run.deployment_id is None or not tool:
+        return
+    if not any(t.startswith("trace:") for t in run.tags or []):
         await label_flow_run(tool, trace_id)
 
 
@@ -156,3 +159,19 @@ def _failure_message(output: OrchestrationOutput) -> str:
     errors = output.errors or {}
     parts = [f"{name}: {err.get('message')}" for name, err in errors.items()]
     return "orchestration failed: " + "; ".join(parts)[:900]
+
+
+_IN_PROCESS: dict[str, Any] = {}
+
+
+def in_process_flow() -> Any:
+    """``orchestrate`` with its result storage named up front. Without it, Prefect asks the
+    server for the default result storage on every flow run (a sync client, an SSL context and
+    an API call each), although in-process runs never persist results."""
+    from prefect.settings import get_current_settings
+
+    path = get_current_settings().results.local_storage_path
+    key = str(path)
+    if key not in _IN_PROCESS:
+        _IN_PROCESS[key] = orchestrate.with_options(result_storage=path)
+    return _IN_PROCESS[key]
