@@ -13,7 +13,8 @@ from typing import Any
 
 from prefect import tags as prefect_tags
 
-from flows.orchestrate import normalise_request, orchestrate
+from flows.orchestrate import in_process_flow, normalise_request
+from steer_llm_sdk.api_tls import fast_http_api_clients
 from steer_llm_sdk.config import OrchestrationConfig, ReliabilityConfig
 from steer_llm_sdk.ephemeral import ephemeral_mode, use_patched_ephemeral_server
 from steer_llm_sdk.events import EventCallback, EventEmitter
@@ -173,9 +174,10 @@ class BaseOrchestrator:
             session.deadline = session.started + cfg.timeout_ms / 1000
         register_session(session_id, session)
         try:
-            with prefect_tags(*_run_tags(tool_name, cfg)):
-                state = await orchestrate(payload, tool_name, tool_options, cfg.to_parameters(),
-                                          session_id, return_state=True)
+            with prefect_tags(*_run_tags(tool_name, cfg)), fast_http_api_clients():
+                state = await in_process_flow()(payload, tool_name, tool_options,
+                                                cfg.to_parameters(), session_id,
+                                                return_state=True)
         finally:
             pop_session(session_id)
         return await _output_from_state(state)

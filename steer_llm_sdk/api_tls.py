@@ -1,0 +1,60 @@
+"""Cheap Prefect API clients for plain-http API URLs.
+
+Every Prefect client builds ``ssl.create_default_context(cafile=<CA bundle>)``, parsing the
+whole certifi bundle (~150 certificates, ~20 ms CPU), even when the API URL is ``http://``
+and TLS is never used. A flow run builds several clients, so with 20 concurrent
+orchestrations this was a third of the process's CPU (docs/performance.md).
+
+For an ``http://`` API URL (or Prefect's embedded server, always http://127.0.0.1), runs use a
+one-certificate CA file: the context is built in microseconds and, the URL being plain http,
+never verifies anything (whatever CA file was configured, e.g. through SSL_CERT_FILE, would
+not have been used either). An ``https://`` API URL is left alone, so TLS verification is
+never weakened. Opt out with STEER_FAST_HTTP_API_CLIENTS=0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+_PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n?", re.S)
+
+
+def _one_certificate_file() -> Path:
+    import certifi
+
+    from steer_llm_sdk.reliability.idempotency import steer_home
+
+    target = steer_home() / "http-api-ca.pem"
+    if not target.exists():
+        first = _PEM.search(Path(certifi.where()).read_text())
+        if first is None:
+            raise RuntimeError("certifi bundle has no certificate")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(first.group(0))
+        tmp.replace(target)
+    return target
+
+
+def _applies() -> bool:
+    from prefect.settings import PREFECT_API_URL
+
+    if os.environ.get("STEER_FAST_HTTP_API_CLIENTS", "1") == "0":
+        return False
+    url = PREFECT_API_URL.value()
+    return url is None or str(url).startswith("http://")
+
+
+@contextlib.contextmanager
+def fast_http_api_clients() -> Iterator[None]:
+    if not _applies():
+        yield
+        return
+    from prefect.settings import PREFECT_API_SSL_CERT_FILE, temporary_settings
+
+    with temporary_settings({PREFECT_API_SSL_CERT_FILE: str(_one_certificate_file())}):
+        yield
