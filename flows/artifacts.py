@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -71,9 +72,10 @@ async def publish_artifacts(output: OrchestrationOutput) -> None:
     if bundle is None:
         return
     rows = evidence_rows(bundle)
+    writes = [acreate_markdown_artifact(markdown=summary_markdown(output, bundle),
+                                        key="evidence-summary",
+                                        description="Evidence bundle summary")]
     if rows:
-        await acreate_table_artifact(table=rows, key="evidence-fields",
-                                     description="Evidence bundle: per-field agreement")
-    await acreate_markdown_artifact(markdown=summary_markdown(output, bundle),
-                                    key="evidence-summary",
-                                    description="Evidence bundle summary")
+        writes.append(acreate_table_artifact(table=rows, key="evidence-fields",
+                                             description="Evidence bundle: per-field agreement"))
+    await asyncio.gather(*writes)  # two independent API writes: one round trip, not two
