@@ -100,6 +100,14 @@ def prefect_executable() -> str:
     return str(candidate) if candidate.exists() else "prefect"
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this child when the benchmark dies without cleaning up (e.g. killed)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @dataclass
 class LocalPrefectServer:
     """``prefect server start`` on 127.0.0.1:<free port>, started and stopped by us."""
@@ -136,7 +144,8 @@ class LocalPrefectServer:
         started = time.perf_counter()
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                self.command(), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(self.home),
+                self.command(), env=env, preexec_fn=_die_with_parent, stdout=log,
+                stderr=subprocess.STDOUT, cwd=str(self.home),
                 start_new_session=True,  # its own process group: we stop exactly what we start
             )
         deadline = started + timeout_s

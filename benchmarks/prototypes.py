@@ -361,19 +361,22 @@ def _shared_client() -> Undo:
 _SHARED_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
     weakref.WeakKeyDictionary())
 CA_FILE: list[Path] = []  # set by the runner (benchmarks._env.one_certificate_file)
-_SETTINGS_CACHE: dict[tuple[int, str], Any] = {}
+_SETTINGS_CACHE: dict[str, tuple[Any, Any]] = {}
 
 
 def _settings_for(updates: dict[Any, Any]) -> tuple[Any, Any]:
-    """(profile, Settings) for the current settings plus ``updates``, built once."""
+    """(profile, Settings) for the current settings plus ``updates``, built once per base
+    Settings object (kept referenced, so the identity check stays valid)."""
     from prefect.context import SettingsContext
 
     current = SettingsContext.get()
     assert current is not None
-    key = (id(current.settings), repr(sorted((str(k), str(v)) for k, v in updates.items())))
-    if key not in _SETTINGS_CACHE:
-        _SETTINGS_CACHE[key] = current.settings.copy_with_update(updates=updates)
-    return current.profile, _SETTINGS_CACHE[key]
+    key = repr(sorted((str(k), str(v)) for k, v in updates.items()))
+    cached = _SETTINGS_CACHE.get(key)
+    if cached is None or cached[0] is not current.settings:
+        cached = _SETTINGS_CACHE[key] = (
+            current.settings, current.settings.copy_with_update(updates=updates))
+    return current.profile, cached[1]
 
 
 def _with_settings(updates: Callable[[], dict[Any, Any]]) -> Callable[[], Undo]:
