@@ -17,7 +17,6 @@ from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.errors import BudgetExceeded, CircuitOpenError, FallbackExhausted
 from steer_llm_sdk.output import OrchestrationOutput
 from steer_llm_sdk.reliability.breakers import get_breaker_registry
-from steer_llm_sdk.reliability.retry import prefect_retry_options
 from steer_tools.base import Tool
 from steer_tools.bundle import BundleTool
 from steer_tools.resolve import resolve_tool
@@ -50,13 +49,9 @@ async def run_tool_once(session: RunSession, session_id: str, tool: Tool,
             early_stopped=run.bundle.meta.early_stopped,
         )
         return out
-    retry = prefect_retry_options(session.reliability.retry, enabled=cfg.retry_on_failure,
-                                  max_retries=cfg.max_retries, deadline=session.deadline)
-    if cfg.per_agent_timeout_ms:
-        retry["timeout_seconds"] = cfg.per_agent_timeout_ms / 1000
     started = time.monotonic()
-    state = await run_tool.with_options(**retry)(session_id, tool.name, request, options,
-                                                  return_state=True)
+    task = run_tool.with_options(**session.task_options(cfg))
+    state = await task(session_id, tool.name, request, options, return_state=True)
     elapsed = (time.monotonic() - started) * 1000
     if state.is_completed():
         result, tool_ms = await state.result()

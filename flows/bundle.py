@@ -10,7 +10,6 @@ from typing import Any
 
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.errors import BudgetExceeded, OrchestratorError
-from steer_llm_sdk.reliability.retry import prefect_retry_options
 from steer_tools.bundle import BundleOptions, BundleTool
 from steer_tools.evidence import EvidenceBundle, Replicate, ReplicateQuality
 from steer_tools.statistics import replicate_distance
@@ -81,13 +80,8 @@ class BundleScheduler:
         self.skipped: list[str] = []
         self._done = 0
         self._partial_sent = False
-        retry = prefect_retry_options(
-            session.reliability.retry, enabled=cfg.retry_on_failure,
-            max_retries=cfg.max_retries, deadline=session.deadline,
-        )
-        if cfg.per_agent_timeout_ms:
-            retry["timeout_seconds"] = cfg.per_agent_timeout_ms / 1000
-        self.task = run_replicate.with_options(**retry)
+        self._distances: dict[tuple[str, str], float] = {}
+        self.task = run_replicate.with_options(**session.task_options(cfg))
 
     async def _one(self, index: int) -> None:
         rid, seed = f"r{index + 1}", self.seeds[index]
@@ -120,9 +114,17 @@ class BundleScheduler:
             self._partial_sent = True
             await self._emit_partial()
 
+    def _distance(self, a: Replicate, b: Replicate) -> float:
+        """partial_summary and the early-stop check compare the same first pair; once is
+        enough (a few ms per pair at 1,000 fields)."""
+        key = tuple(sorted((a.id, b.id)))
+        if key not in self._distances:
+            self._distances[key] = replicate_distance(a.data, b.data)
+        return self._distances[key]
+
     async def _emit_partial(self) -> None:
         reps = [r for r in self.results.values() if r.quality.valid]
-        distance = (replicate_distance(reps[0].data, reps[1].data) if len(reps) >= 2 else None)
+        distance = self._distance(reps[0], reps[1]) if len(reps) >= 2 else None
         await self.session.emitter.emit(
             "partial_summary", tool_name=self.tool.name, completed=self._done,
             valid=len(reps), distance=distance,
@@ -132,7 +134,7 @@ class BundleScheduler:
         first = [self.results.get("r1"), self.results.get("r2")]
         if any(r is None or not r.quality.valid for r in first):
             return None
-        distance = replicate_distance(first[0].data, first[1].data)
+        distance = self._distance(first[0], first[1])
         if distance <= self.options.epsilon:
             return (f"first 2 replicates agree: distance {distance:.4f} <= epsilon "
                     f"{self.options.epsilon}; skipped {self.options.k - 2} replicates")

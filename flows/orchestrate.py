@@ -86,7 +86,7 @@ async def orchestrate(
     owns_session = session is None
     if session is None:  # a deployed run in another process: no caller state to attach
         session_id = uuid.uuid4().hex
-        session = RunSession.default(cfg, cfg.trace_id, cfg.request_id)
+        session = RunSession.create(cfg)
         register_session(session_id, session)
     try:
         # Run-level tags (tool, trace id, ...) stay on the flow run. Task runs must not inherit
@@ -106,9 +106,6 @@ async def _run(session: RunSession, session_id: str, request: dict[str, Any] | s
     session.breakers_enabled = cfg.enable_circuit_breaker
     emitter = session.emitter
     started = time.monotonic()
-    timeout_s = cfg.timeout_ms / 1000 if cfg.timeout_ms else None
-    if timeout_s is not None and session.deadline is None:
-        session.deadline = session.started + timeout_s
     logger.info("orchestration trace_id=%s request_id=%s tool=%s", cfg.trace_id,
                 cfg.request_id, tool or "<planner>")
     await emitter.emit("orchestration_started", tool_name=tool, request_keys=sorted(payload))

@@ -4,6 +4,7 @@ flow; a deployed run in another process finds none and builds a default one."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any
 from steer_llm_sdk.config import CircuitBreakerConfig, OrchestrationConfig, ReliabilityConfig
 from steer_llm_sdk.errors import BudgetExceeded
 from steer_llm_sdk.events import EventEmitter
+from steer_llm_sdk.reliability.retry import prefect_retry_options
 from steer_tools.evidence import Usage
 from steer_tools.registry import ToolRegistry, get_global_registry
 
@@ -54,7 +56,6 @@ class RunSession:
     budget: BudgetTracker
     deadline: float | None = None
     started: float = field(default_factory=time.monotonic)
-    idempotency_store: Any = None
     planner: Any = None
     tools: dict[str, Any] = field(default_factory=dict)
     breakers_enabled: bool = True
@@ -65,16 +66,38 @@ class RunSession:
         config = self.reliability.breaker_for(provider)
         return config if self.breakers_enabled else config.model_copy(update={"enabled": False})
 
+    def task_options(self, cfg: OrchestrationConfig) -> dict[str, Any]:
+        """Prefect ``with_options`` kwargs for a tool or replicate task: retries from the
+        reliability policy, bounded by the run's deadline; per-attempt timeout."""
+        options = prefect_retry_options(self.reliability.retry, enabled=cfg.retry_on_failure,
+                                        max_retries=cfg.max_retries, deadline=self.deadline)
+        if cfg.per_agent_timeout_ms:
+            options["timeout_seconds"] = cfg.per_agent_timeout_ms / 1000
+        return options
+
     @classmethod
-    def default(cls, cfg: OrchestrationConfig, trace_id: str, request_id: str) -> RunSession:
+    def create(
+        cls,
+        cfg: OrchestrationConfig,
+        *,
+        registry: ToolRegistry | None = None,
+        on_event: Any = None,
+        reliability: ReliabilityConfig | None = None,
+        planner: Any = None,
+    ) -> RunSession:
+        """The clock starts now: budgets and ``timeout_ms`` count from here."""
         started = time.monotonic()
         return cls(
-            registry=get_global_registry(),
-            emitter=EventEmitter(None, trace_id=trace_id, request_id=request_id,
-                                 streaming=cfg.streaming),
-            reliability=ReliabilityConfig(),
+            registry=registry if registry is not None else get_global_registry(),
+            emitter=EventEmitter(on_event, trace_id=cfg.trace_id or "",
+                                 request_id=cfg.request_id or "", redactor=cfg.redactor_cb,
+                                 streaming=cfg.streaming,
+                                 logger=logging.getLogger("steer_llm_sdk.events")),
+            reliability=reliability or ReliabilityConfig(),
             budget=BudgetTracker(cfg.budget, started),
+            deadline=started + cfg.timeout_ms / 1000 if cfg.timeout_ms else None,
             started=started,
+            planner=planner,
         )
 
 

@@ -6,18 +6,18 @@ from __future__ import annotations
 import asyncio
 import copy
 import hashlib
-import logging
 import threading
 import uuid
 from typing import Any
 
 from prefect import tags as prefect_tags
 
+from flows.labels import wanted_tags
 from flows.orchestrate import in_process_flow, normalise_request
 from steer_llm_sdk.api_tls import fast_http_api_clients
 from steer_llm_sdk.config import OrchestrationConfig, ReliabilityConfig
 from steer_llm_sdk.ephemeral import ephemeral_mode, use_patched_ephemeral_server
-from steer_llm_sdk.events import EventCallback, EventEmitter
+from steer_llm_sdk.events import EventCallback
 from steer_llm_sdk.output import OrchestrationOutput
 from steer_llm_sdk.reliability.idempotency import (
     IdempotencyStore,
@@ -27,7 +27,7 @@ from steer_llm_sdk.reliability.idempotency import (
 )
 from steer_tools.registry import ToolRegistry, get_global_registry
 from steer_tools.resolve import resolve_tool
-from tasks.runtime import BudgetTracker, RunSession, pop_session, register_session
+from tasks.runtime import RunSession, pop_session, register_session
 
 
 def run_coroutine_sync(coro: Any) -> Any:
@@ -58,9 +58,9 @@ def run_coroutine_sync(coro: Any) -> Any:
 
 
 def _run_tags(tool_name: str | None, cfg: OrchestrationConfig) -> list[str]:
-    tags = ["steer", f"tool:{tool_name or 'planned'}", f"trace:{cfg.trace_id}"]
-    if tool_name:
-        tags.append(tool_name)
+    tags = wanted_tags(tool_name or "planned", cfg.trace_id or "")
+    if not tool_name:  # relabelled with the planner's choice by the flow (flows/labels.py)
+        tags.remove("planned")
     if cfg.idempotency_key:
         digest = hashlib.sha256(cfg.idempotency_key.encode()).hexdigest()[:12]
         tags.append(f"idem:{digest}")
@@ -160,18 +160,8 @@ class BaseOrchestrator:
         if ephemeral_mode():  # Prefect is about to start its embedded server: patch it first
             use_patched_ephemeral_server()
         session_id = uuid.uuid4().hex
-        session = RunSession(
-            registry=self.registry,
-            emitter=EventEmitter(on_event, trace_id=cfg.trace_id or "", request_id=cfg.request_id
-                                 or "", redactor=cfg.redactor_cb, streaming=cfg.streaming,
-                                 logger=logging.getLogger("steer_llm_sdk.events")),
-            reliability=self.reliability_config,
-            budget=BudgetTracker(cfg.budget, 0.0),
-            planner=self.planner,
-        )
-        session.budget.started = session.started
-        if cfg.timeout_ms:
-            session.deadline = session.started + cfg.timeout_ms / 1000
+        session = RunSession.create(cfg, registry=self.registry, on_event=on_event,
+                                    reliability=self.reliability_config, planner=self.planner)
         register_session(session_id, session)
         try:
             with prefect_tags(*_run_tags(tool_name, cfg)), fast_http_api_clients():
