@@ -25,7 +25,8 @@ from tasks.runtime import RunSession
 from tasks.tool import run_tool
 
 
-def _breaker_open(tool: Tool, cfg: OrchestrationConfig) -> CircuitOpenError | None:
+def open_breaker_error(tool: Tool, cfg: OrchestrationConfig) -> CircuitOpenError | None:
+    """The error a run would get from the tool's provider breaker, when it is open."""
     if not cfg.enable_circuit_breaker or not tool.provider:
         return None
     registry = get_breaker_registry()
@@ -123,7 +124,7 @@ async def run_with_fallbacks(session: RunSession, session_id: str,
                 raise
             attempts.append({"tool": name, "status": "rejected", "error": error_info(exc)})
             continue
-        opened = _breaker_open(tool, cfg)
+        opened = open_breaker_error(tool, cfg)
         if opened is not None:
             attempts.append({"tool": name, "status": "skipped", "error": opened.to_dict()})
             last = failed_output(name, opened.to_dict(), 0.0)

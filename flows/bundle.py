@@ -13,6 +13,7 @@ from steer_llm_sdk.errors import BudgetExceeded, OrchestratorError
 from steer_tools.bundle import BundleOptions, BundleTool
 from steer_tools.evidence import EvidenceBundle, Replicate, ReplicateQuality
 from steer_tools.statistics import replicate_distance
+from tasks.eager import replicate_options
 from tasks.replicate import run_replicate
 from tasks.runtime import RunSession
 from tasks.statistics import compute_statistics
@@ -66,7 +67,7 @@ class BundleScheduler:
         self.session_id = session_id
         self.tool = tool
         self.request = request
-        self.raw_options = {**options, "_deterministic": cfg.deterministic}
+        self.raw_options = replicate_options(options, cfg)
         self.options = tool.parse_options(options)
         parallel = self.options.max_parallel or cfg.max_parallel
         self.semaphore = asyncio.Semaphore(parallel)

@@ -100,6 +100,11 @@ class OrchestrationConfig(BaseModel):
     )
     enable_circuit_breaker: bool = True
     enable_fallback: bool = True
+    eager_replicates: bool = Field(
+        True,
+        description="In-process runs of a named bundle tool send the first wave of replicates "
+        "while Prefect creates the flow run; each is still adopted by its replicate task run.",
+    )
     fallback_tools: list[str] = Field(
         default_factory=list, description="Tools to try, in order, when the named tool fails."
     )

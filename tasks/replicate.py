@@ -13,8 +13,9 @@ from prefect import task
 from prefect.cache_policies import NONE
 from prefect.context import TaskRunContext
 
-from steer_tools.bundle import BundleTool, ReplicateContext, ReplicateOutput
+from steer_tools.bundle import BundleTool, ReplicateOutput
 from steer_tools.evidence import Replicate
+from tasks.eager import replicate_context, take_eager_call
 from tasks.runtime import get_session
 
 
@@ -46,18 +47,21 @@ async def run_replicate(
     emitter = session.emitter
     await emitter.emit("replicate_started", tool_name=tool_name, replicate_id=replicate_id,
                        seed=seed, attempt=attempt)
-    context = ReplicateContext(
-        tool_name=tool_name, trace_id=emitter.trace_id, request_id=emitter.request_id,
-        deterministic=bool(options.get("_deterministic", False)),
-        deadline_monotonic=session.deadline, attempt=attempt, replicate_id=replicate_id,
-        seed=seed, options=options, breaker_config=session.breaker_config_for(tool.provider),
-    )
-    started = time.perf_counter()
-    raw = await tool.run_replicate(request, seed, context)
+    # the first attempt may already be in flight (tasks/eager.py); retries always call again
+    eager = take_eager_call(session, tool_name, replicate_id, seed, request, options) \
+        if attempt == 1 else None
+    if eager is not None:
+        raw, finished = await eager.task
+        elapsed_ms = (finished - eager.started) * 1000
+    else:
+        context = replicate_context(session, tool, replicate_id, seed, options, attempt)
+        started = time.perf_counter()
+        raw = await tool.run_replicate(request, seed, context)
+        elapsed_ms = (time.perf_counter() - started) * 1000
     output = raw if isinstance(raw, ReplicateOutput) else ReplicateOutput(data=raw)
     quality = output.quality or tool.validate_replicate(output.data, bundle_options)
     return Replicate(
         id=replicate_id, data=output.data, quality=quality, usage=output.usage,
-        cost_usd=output.cost_usd, elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
+        cost_usd=output.cost_usd, elapsed_ms=round(elapsed_ms, 3),
         seed=seed, model=output.model,
     )

@@ -59,6 +59,7 @@ class RunSession:
     planner: Any = None
     tools: dict[str, Any] = field(default_factory=dict)
     breakers_enabled: bool = True
+    eager: dict[str, Any] = field(default_factory=dict)  # replicate id -> tasks.eager.EagerCall
 
     def breaker_config_for(self, provider: str | None) -> CircuitBreakerConfig | None:
         if provider is None:
@@ -98,6 +99,7 @@ class RunSession:
             deadline=started + cfg.timeout_ms / 1000 if cfg.timeout_ms else None,
             started=started,
             planner=planner,
+            breakers_enabled=cfg.enable_circuit_breaker,
         )
 
 

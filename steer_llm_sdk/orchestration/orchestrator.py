@@ -12,6 +12,7 @@ from typing import Any
 
 from prefect import tags as prefect_tags
 
+from flows.attempts import open_breaker_error
 from flows.labels import wanted_tags
 from flows.orchestrate import in_process_flow, normalise_request
 from steer_llm_sdk.api_tls import fast_http_api_clients
@@ -25,8 +26,10 @@ from steer_llm_sdk.reliability.idempotency import (
     make_idempotency_store,
     scoped_key,
 )
+from steer_tools.bundle import BundleTool
 from steer_tools.registry import ToolRegistry, get_global_registry
 from steer_tools.resolve import resolve_tool
+from tasks.eager import discard_eager_calls, start_eager_replicates
 from tasks.runtime import RunSession, pop_session, register_session
 
 
@@ -164,13 +167,24 @@ class BaseOrchestrator:
                                     reliability=self.reliability_config, planner=self.planner)
         register_session(session_id, session)
         try:
+            if tool_name is not None and cfg.eager_replicates:
+                _start_first_wave(session, payload, tool_name, tool_options, cfg, self.registry)
             with prefect_tags(*_run_tags(tool_name, cfg)), fast_http_api_clients():
                 state = await in_process_flow()(payload, tool_name, tool_options,
                                                 cfg.to_parameters(), session_id,
                                                 return_state=True)
         finally:
             pop_session(session_id)
+            await discard_eager_calls(session)
         return await _output_from_state(state)
+
+
+def _start_first_wave(session: RunSession, payload: dict[str, Any], tool_name: str,
+                      tool_options: dict[str, Any], cfg: OrchestrationConfig,
+                      registry: ToolRegistry) -> None:
+    tool = resolve_tool(tool_name, registry)
+    if isinstance(tool, BundleTool) and open_breaker_error(tool, cfg) is None:
+        start_eager_replicates(session, tool, payload, tool_options, cfg)
 
 
 async def _output_from_state(state: Any) -> OrchestrationOutput:
