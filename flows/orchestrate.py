@@ -73,8 +73,12 @@ async def orchestrate(
     tool_options: dict[str, Any] | None = None,
     config: dict[str, Any] | None = None,
     session_id: str | None = None,
-) -> dict[str, Any]:
-    """Run one orchestration; returns OrchestrationOutput as a JSON dict."""
+) -> str:
+    """Run one orchestration; returns the OrchestrationOutput as one JSON string (a failed
+    status ends the run Failed, with the output as a dict in the state's data).
+
+    One string, not a dict: Prefect walks a flow's return value looking for futures and
+    states, which for a bundle means every replicate and statistic (docs/performance.md)."""
     logger = get_run_logger()
     cfg = OrchestrationConfig.model_validate(config or {})
     cfg = cfg.model_copy(update={
@@ -101,7 +105,7 @@ async def orchestrate(
 
 async def _run(session: RunSession, session_id: str, request: dict[str, Any] | str,
                tool: str | None, tool_options: dict[str, Any] | None,
-               cfg: OrchestrationConfig, logger: Any) -> dict[str, Any]:
+               cfg: OrchestrationConfig, logger: Any) -> str:
     payload = normalise_request(request)
     session.breakers_enabled = cfg.enable_circuit_breaker
     emitter = session.emitter
@@ -142,14 +146,17 @@ async def _run(session: RunSession, session_id: str, request: dict[str, Any] | s
         "flow_run_id": str(runtime_flow_run.id) if runtime_flow_run.id else None,
         "budget": {"limits": session.budget.limits, "spent": session.budget.spent()},
     })
-    await publish_artifacts(output)
+    if session.defer_api_writes:
+        session.defer(publish_artifacts(output))
+    else:
+        await publish_artifacts(output)
     await emitter.emit("orchestration_completed", tool_name=output.metadata.get("tool_name"),
                        status=output.status, elapsed_ms=output.elapsed_ms,
                        cost_usd=output.cost_usd)
-    result = output.model_dump(mode="json")
     if output.status == "failed":
-        return Failed(message=_failure_message(output), data=result)  # type: ignore[return-value]
-    return result
+        return Failed(message=_failure_message(output),  # type: ignore[return-value]
+                      data=output.model_dump(mode="json"))
+    return output.model_dump_json()
 
 
 def _failure_message(output: OrchestrationOutput) -> str:

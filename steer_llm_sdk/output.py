@@ -29,3 +29,11 @@ class OrchestrationOutput(BaseModel):
             return EvidenceBundle.model_validate(self.content)
         bundle = self.content.get("bundle") if isinstance(self.content, dict) else None
         return EvidenceBundle.model_validate(bundle) if isinstance(bundle, dict) else None
+
+
+def output_from_result(result: str | dict[str, Any]) -> OrchestrationOutput:
+    """The orchestration flow's return value (JSON string, or dict from older runs / a Failed
+    state) as an OrchestrationOutput."""
+    if isinstance(result, str):
+        return OrchestrationOutput.model_validate_json(result)
+    return OrchestrationOutput.model_validate(result)

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.errors import OrchestratorError
-from steer_llm_sdk.output import OrchestrationOutput
+from steer_llm_sdk.output import OrchestrationOutput, output_from_result
 
 DEFAULT_FLOW = "steer-orchestrate"
 FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -137,12 +137,13 @@ def _run_config(config: OrchestrationConfig | None, defaults: dict[str, Any]) ->
 
 
 async def _read_output(state: Any) -> OrchestrationOutput | None:
-    """The persisted return value (a dict for succeeded, partial and failed-status runs)."""
+    """The persisted return value (a JSON string for succeeded and partial runs, a dict in the
+    Failed state of a failed-status run)."""
     try:
         data = await state.aresult(raise_on_failure=False)
     except Exception:  # result not persisted / not readable on this host
         return None
-    return OrchestrationOutput.model_validate(data) if isinstance(data, dict) else None
+    return output_from_result(data) if isinstance(data, dict | str) else None
 
 
 async def atrigger_deployment(

@@ -4,6 +4,7 @@ flow; a deployed run in another process finds none and builds a default one."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -60,12 +61,25 @@ class RunSession:
     tools: dict[str, Any] = field(default_factory=dict)
     breakers_enabled: bool = True
     eager: dict[str, Any] = field(default_factory=dict)  # replicate id -> tasks.eager.EagerCall
+    defer_api_writes: bool = False  # the caller awaits `deferred` after the flow returns
+    deferred: list[asyncio.Task[Any]] = field(default_factory=list)
 
     def breaker_config_for(self, provider: str | None) -> CircuitBreakerConfig | None:
         if provider is None:
             return None
         config = self.reliability.breaker_for(provider)
         return config if self.breakers_enabled else config.model_copy(update={"enabled": False})
+
+    def defer(self, write: Any) -> None:
+        """Run an API write (artifacts) alongside Prefect's final-state write when the caller
+        will await it; otherwise the flow awaits it now."""
+        self.deferred.append(asyncio.ensure_future(write))
+
+    async def finish_deferred_writes(self) -> None:
+        tasks, self.deferred = self.deferred, []
+        for result in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(result, BaseException):  # the run's output is already complete
+                logger.warning("evidence artifacts were not written: %r", result)
 
     def task_options(self, cfg: OrchestrationConfig) -> dict[str, Any]:
         """Prefect ``with_options`` kwargs for a tool or replicate task: retries from the
@@ -103,6 +117,7 @@ class RunSession:
         )
 
 
+logger = logging.getLogger("steer_llm_sdk.runtime")
 _SESSIONS: dict[str, RunSession] = {}
 _LOCK = threading.Lock()
 

@@ -19,13 +19,14 @@ from steer_llm_sdk.api_tls import fast_http_api_clients
 from steer_llm_sdk.config import OrchestrationConfig, ReliabilityConfig
 from steer_llm_sdk.ephemeral import ephemeral_mode, use_patched_ephemeral_server
 from steer_llm_sdk.events import EventCallback
-from steer_llm_sdk.output import OrchestrationOutput
+from steer_llm_sdk.output import OrchestrationOutput, output_from_result
 from steer_llm_sdk.reliability.idempotency import (
     IdempotencyStore,
     canonical_request_hash,
     make_idempotency_store,
     scoped_key,
 )
+from steer_llm_sdk.shared_api_client import shared_api_client
 from steer_tools.bundle import BundleTool
 from steer_tools.registry import ToolRegistry, get_global_registry
 from steer_tools.resolve import resolve_tool
@@ -170,12 +171,17 @@ class BaseOrchestrator:
             if tool_name is not None and cfg.eager_replicates:
                 _start_first_wave(session, payload, tool_name, tool_options, cfg, self.registry)
             with prefect_tags(*_run_tags(tool_name, cfg)), fast_http_api_clients():
-                state = await in_process_flow()(payload, tool_name, tool_options,
-                                                cfg.to_parameters(), session_id,
-                                                return_state=True)
+                async with shared_api_client() as shared:
+                    # with one client per loop, artifacts may still be in flight when the
+                    # flow returns (they overlap the final state write); awaited below
+                    session.defer_api_writes = shared
+                    state = await in_process_flow()(payload, tool_name, tool_options,
+                                                    cfg.to_parameters(), session_id,
+                                                    return_state=True)
         finally:
             pop_session(session_id)
             await discard_eager_calls(session)
+            await session.finish_deferred_writes()
         return await _output_from_state(state)
 
 
@@ -189,10 +195,10 @@ def _start_first_wave(session: RunSession, payload: dict[str, Any], tool_name: s
 
 async def _output_from_state(state: Any) -> OrchestrationOutput:
     if state.is_completed():
-        return OrchestrationOutput.model_validate(await state.result())
+        return output_from_result(await state.result())
     data = await state.result(raise_on_failure=False)
-    if isinstance(data, dict):
-        return OrchestrationOutput.model_validate(data)
+    if isinstance(data, dict | str):
+        return output_from_result(data)
     if isinstance(data, BaseException):
         raise data
     raise RuntimeError(f"orchestration flow ended {state.type.value}: {state.message}")

@@ -1,0 +1,95 @@
+"""One Prefect API client per event loop for in-process orchestrations.
+
+Prefect's flow engine opens a new API client for every flow run unless one is already in
+``AsyncClientContext``: a new httpx connection pool, and a CSRF-token request before the first
+write (20-58 ms on the critical path of every orchestration, measured in docs/performance.md).
+Orchestrations started from the same loop (a service, a notebook, ``asyncio.gather`` of many
+runs) share one client instead; Prefect reuses it because it is in the context for the flow
+call.
+
+The client is closed when the loop shuts down: it is held by an async generator, and
+``asyncio.run`` (like any loop closed through ``shutdown_asyncgens``) closes every async
+generator it started while the loop can still await. Opt out with STEER_SHARED_API_CLIENT=0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any
+
+# loop -> {settings key -> (client context, the async generator that owns it)}
+_BY_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, tuple[Any, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _enabled() -> bool:
+    return os.environ.get("STEER_SHARED_API_CLIENT", "1") != "0"
+
+
+def _settings_key() -> str:
+    """Clients are shared only between runs that would have built identical ones (API URL,
+    key, TLS settings); the digest keeps the API key out of the dict."""
+    from prefect.settings import get_current_settings
+
+    api = get_current_settings().api
+
+    def secret(value: Any) -> str:
+        return value.get_secret_value() if value is not None else ""
+
+    raw = "\n".join(str(part) for part in (
+        api.url, secret(api.key), secret(api.auth_string), api.tls_insecure_skip_verify,
+        api.ssl_cert_file, api.enable_http2, api.request_timeout))
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+async def _owner(context: Any) -> AsyncIterator[Any]:
+    """Suspended at ``yield`` for the loop's lifetime; closing it closes the client."""
+    try:
+        yield context
+    finally:
+        await context.client.__aexit__(None, None, None)
+
+
+async def _client_context() -> Any:
+    from prefect.context import AsyncClientContext
+
+    loop = asyncio.get_running_loop()
+    per_loop = _BY_LOOP.setdefault(loop, {})
+    key = _settings_key()
+    held = per_loop.get(key)
+    if held is not None and not held[0].client._closed:
+        return held[0]
+    context = AsyncClientContext()
+    await context.client.__aenter__()
+    try:
+        await context.client.raise_for_api_version_mismatch_once()
+    except BaseException:
+        await context.client.__aexit__(None, None, None)
+        raise
+    owner = _owner(context)
+    await owner.__anext__()
+    per_loop[key] = (context, owner)
+    return context
+
+
+@contextlib.asynccontextmanager
+async def shared_api_client() -> AsyncIterator[bool]:
+    """Puts this loop's client in ``AsyncClientContext`` for the block; yields whether it did
+    (callers that keep API writes running after the flow returns need the shared client)."""
+    if not _enabled():
+        yield False
+        return
+    from prefect.context import AsyncClientContext
+
+    context = await _client_context()
+    token = AsyncClientContext.__var__.set(context)
+    try:
+        yield True
+    finally:
+        AsyncClientContext.__var__.reset(token)
