@@ -171,11 +171,13 @@ _IN_PROCESS: dict[str, Any] = {}
 def in_process_flow() -> Any:
     """``orchestrate`` with its result storage named up front. Without it, Prefect asks the
     server for the default result storage on every flow run (a sync client, an SSL context and
-    an API call each), although in-process runs never persist results."""
+    an API call each). Naming a storage turns persistence on in Prefect, so it is switched off
+    again explicitly: the caller gets the output from memory, and a long-lived service would
+    otherwise write one result file per run to PREFECT_HOME/storage."""
     from prefect.settings import get_current_settings
 
     path = get_current_settings().results.local_storage_path
     key = str(path)
     if key not in _IN_PROCESS:
-        _IN_PROCESS[key] = orchestrate.with_options(result_storage=path)
+        _IN_PROCESS[key] = orchestrate.with_options(result_storage=path, persist_result=False)
     return _IN_PROCESS[key]

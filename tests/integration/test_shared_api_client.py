@@ -66,3 +66,17 @@ async def test_opt_out_gives_each_run_its_own_client(monkeypatch):
     await orch.run("q", tool.name, OPTIONS, cfg)
     first, second = tool.clients[0], tool.clients[2]
     assert first is not second and first._closed and second._closed
+
+
+async def test_in_process_runs_write_no_result_files():
+    """Naming a result storage turns persistence on in Prefect; in-process runs switch it off
+    again (a service would otherwise leave one file per run in PREFECT_HOME/storage)."""
+    from prefect.settings import get_current_settings
+
+    storage = get_current_settings().results.local_storage_path
+    before = set(storage.iterdir()) if storage.exists() else set()
+    tool = ClientSpy()
+    out = await orchestrator(tool).run("q", tool.name, OPTIONS)
+    assert out.status == "succeeded"
+    after = set(storage.iterdir()) if storage.exists() else set()
+    assert after == before
