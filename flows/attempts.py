@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from prefect.utilities.annotations import quote
+
 from flows.bundle import BundleScheduler, error_info
 from flows.labels import label_flow_run
 from flows.outputs import bundle_output, failed_output, tool_output
@@ -52,7 +54,7 @@ async def run_tool_once(session: RunSession, session_id: str, tool: Tool,
         return out
     started = time.monotonic()
     task = run_tool.with_options(**session.task_options(cfg))
-    state = await task(session_id, tool.name, request, options, return_state=True)
+    state = await task(session_id, tool.name, quote(request), quote(options), return_state=True)
     elapsed = (time.monotonic() - started) * 1000
     if state.is_completed():
         result, tool_ms = await state.result()

@@ -1,5 +1,10 @@
 """How a bundle's replicates are scheduled inside the flow run: bounded parallelism, early stop,
-budgets, and failed replicates turned into invalid replicates instead of a failed bundle."""
+budgets, and failed replicates turned into invalid replicates instead of a failed bundle.
+
+Request, options and replicates go to the task runs inside ``quote``: Prefect otherwise walks
+every task parameter twice per task run looking for futures (to resolve them and to record
+lineage), which for K replicates of a large answer was most of the engine's CPU per task run;
+none of these can hold a future."""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from prefect.utilities.annotations import quote
 
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.errors import BudgetExceeded, OrchestratorError
@@ -93,8 +100,8 @@ class BundleScheduler:
                 self.skipped.append(rid)
                 return
             started = time.perf_counter()
-            state = await self.task(self.session_id, name, self.request, seed, rid,
-                                    self.raw_options, return_state=True)
+            state = await self.task(self.session_id, name, quote(self.request), seed, rid,
+                                    quote(self.raw_options), return_state=True)
         elapsed = (time.perf_counter() - started) * 1000
         if state.is_completed():
             rep = _enforce_replicate_budget(await state.result(), self.options)
@@ -157,7 +164,7 @@ class BundleScheduler:
         k = self.options.k
         replicates = [self.results[f"r{i + 1}"] for i in range(k) if f"r{i + 1}" in self.results]
         bundle = await compute_statistics(
-            self.session_id, self.tool.name, replicates, self.raw_options,
+            self.session_id, self.tool.name, quote(replicates), quote(self.raw_options),
             (time.perf_counter() - started) * 1000, reason is not None, reason,
         )
         return BundleRun(bundle=bundle, failures=self.failures, skipped_for_budget=self.skipped)

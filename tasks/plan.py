@@ -7,6 +7,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NONE
+from prefect.utilities.annotations import quote
 
 from planner import PlanDecision, PlanRequest, RuleBasedPlanner, ToolMetadata
 from steer_llm_sdk.config import OrchestrationConfig
@@ -55,7 +56,7 @@ async def plan_tool(session: RunSession, session_id: str, request: dict[str, Any
         ),
         user_preferences=preferences,
     )
-    decision = await _plan(session_id, request, context)
+    decision = await _plan(session_id, quote(request), quote(context))  # see flows/bundle.py
     await session.emitter.emit("plan_decided", tool_name=decision.selected_tool,
                                fallbacks=decision.fallback_tools, reasoning=decision.reasoning)
     return decision
