@@ -105,6 +105,10 @@ class BundleTool(Tool):
     output_model: type[BaseModel] | None = None
     output_schema: dict[str, Any] | None = None
     default_k: int = 3
+    # True: the first attempt of the first wave may start before its Prefect task run exists
+    # (OrchestrationConfig.eager_replicates); only for run_replicate code that needs no Prefect
+    # run context (get_run_logger, TaskRunContext). LLMBundleTool sets it.
+    eager_start: bool = False
 
     def default_options(self) -> BundleOptions:
         return BundleOptions(k=self.default_k)

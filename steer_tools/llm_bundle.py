@@ -26,6 +26,8 @@ def _template_fields(template: str) -> set[str]:
 
 
 class LLMBundleTool(BundleTool):
+    eager_start = True  # one provider call per replicate, no Prefect context needed
+
     def __init__(
         self,
         name: str,

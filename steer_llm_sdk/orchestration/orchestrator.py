@@ -189,7 +189,7 @@ def _start_first_wave(session: RunSession, payload: dict[str, Any], tool_name: s
                       tool_options: dict[str, Any], cfg: OrchestrationConfig,
                       registry: ToolRegistry) -> None:
     tool = resolve_tool(tool_name, registry)
-    if isinstance(tool, BundleTool) and open_breaker_error(tool, cfg) is None:
+    if isinstance(tool, BundleTool) and tool.eager_start and open_breaker_error(tool, cfg) is None:
         start_eager_replicates(session, tool, payload, tool_options, cfg)
 
 

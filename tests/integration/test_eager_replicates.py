@@ -31,6 +31,7 @@ class WhereTool(BundleTool):
     and when it started."""
 
     name = "where"
+    eager_start = True
 
     def __init__(self, sleep_s: float = 0.05, fail_first: set[int] | None = None):
         self.sleep_s = sleep_s
@@ -112,3 +113,14 @@ async def test_a_run_that_times_out_leaves_no_call_running():
     assert info.value.budget_type == "time"
     assert time.monotonic() - started < 20
     assert sorted(tool.cancelled) == [1, 2]  # adopted or not, both calls were cancelled
+
+
+async def test_tools_that_did_not_opt_in_run_every_call_in_its_task_run():
+    class Plain(WhereTool):
+        eager_start = False
+
+    tool = Plain()
+    out = await orchestrator(tool).run("q", "where", {"k": 2, "early_stop": False},
+                                       OrchestrationConfig())
+    assert out.status == "succeeded"
+    assert sorted(tool.calls) == [(1, 1, True), (2, 1, True)]
