@@ -14,18 +14,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 import weakref
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
-
-import pybreaker
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from steer_llm_sdk.config import CircuitBreakerConfig
 from steer_llm_sdk.errors import CircuitOpenError
 from steer_llm_sdk.reliability.classification import is_client_error
+
+
+def _import_pybreaker() -> Any:
+    """pybreaker imports redis (0.1-0.2 s) whenever it is installed, only for its
+    CircuitRedisStorage; the breakers here use in-memory storage, so skip it unless redis is
+    already loaded (then CircuitRedisStorage keeps working)."""
+    if "redis" in sys.modules or "pybreaker" in sys.modules:
+        import pybreaker
+        return pybreaker
+    sys.modules["redis"] = None  # type: ignore[assignment]  # `import redis` -> ImportError
+    try:
+        import pybreaker
+    finally:
+        if "redis" in sys.modules and sys.modules["redis"] is None:
+            del sys.modules["redis"]
+    return pybreaker
+
+
+if TYPE_CHECKING:
+    import pybreaker
+else:
+    pybreaker = _import_pybreaker()
 
 __all__ = [
     "BreakerRegistry",
