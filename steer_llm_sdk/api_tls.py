@@ -61,7 +61,6 @@ def fast_http_api_clients() -> Iterator[None]:
         yield
         return
     from prefect.context import SettingsContext
-    from prefect.settings import PREFECT_API_SSL_CERT_FILE
 
     current = SettingsContext.get()
     if current is None:  # outside Prefect's root context: nothing to override
@@ -70,7 +69,10 @@ def fast_http_api_clients() -> Iterator[None]:
     ca = str(_one_certificate_file())
     derived = _DERIVED
     if derived is None or derived[0] is not current.settings or derived[1] != ca:
-        updated = current.settings.copy_with_update(updates={PREFECT_API_SSL_CERT_FILE: ca})
+        # model_copy: one field changes; copy_with_update re-validates every setting (50 ms)
+        base = current.settings
+        api = base.api.model_copy(update={"ssl_cert_file": ca})
+        updated = base.model_copy(update={"api": api})
         derived = _DERIVED = (current.settings, ca, updated)
     with SettingsContext(profile=current.profile, settings=derived[2]):
         yield
