@@ -4,6 +4,8 @@ Only sets variables the user has not set, and must run before Prefect is importe
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 
 _DEFAULTS = {
@@ -18,6 +20,25 @@ _DEFAULTS = {
 def quiet_prefect_console() -> None:
     for key, value in _DEFAULTS.items():
         os.environ.setdefault(key, value)
+    if os.environ.get("STEER_CLI_GC_TUNING", "1") != "0":
+        _tune_gc_for_short_process()
+
+
+_GC_TUNED = False
+
+
+def _tune_gc_for_short_process() -> None:
+    """A one-shot command allocates ~200k long-lived objects (Prefect, openai, pydantic
+    models) and frees them at exit. Fewer collections while importing (cyclic GC: 0.23-0.30 s
+    of CPU -> 0.07 s) and no collection of the whole module graph at interpreter shutdown
+    (0.35-0.5 s -> ~0.03 s). Prefect's event/log workers drain before atexit handlers run, so
+    nothing is lost; only ``__del__`` of objects still in reference cycles at exit is skipped,
+    which Python never guarantees at shutdown anyway."""
+    global _GC_TUNED
+    if not _GC_TUNED:
+        _GC_TUNED = True
+        gc.set_threshold(50_000, 20, 10)
+        atexit.register(gc.freeze)
 
 
 def ui_url_for(flow_run_id: str | None) -> str | None:
