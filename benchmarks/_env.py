@@ -358,3 +358,40 @@ def prefect_backend(kind: str, home: BenchHome, settings: dict[str, str] | None 
         server.stop()
         if url is not None:
             asyncio.run(drop_postgres_database(pg_name))
+
+
+class SimulatorProcess:
+    """The simulator in its own process (``--simulator process``, the default): a real provider
+    is never inside the caller's process. In a thread it shares this process's GIL, so every
+    call that releases the GIL (socket sends, ``os.urandom`` for Prefect's ids, ``lstat``)
+    waits for the simulator's thread, and the engine makes many more such calls than the
+    bare-asyncio baseline; both sides are measured against the same simulator either way."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[str] | None = None
+        self.base_url = ""
+
+    def __enter__(self) -> SimulatorProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "steer_llm_sdk.testing", "--port", "0"],
+            stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if "base_url=" not in line:
+            self.__exit__()
+            raise RuntimeError(f"simulator process did not start: {line!r}")
+        self.base_url = line.strip().split("base_url=", 1)[1]
+        return self
+
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

@@ -31,6 +31,7 @@ from benchmarks._env import (
     BACKENDS,
     BenchHome,
     LocalPrefectServer,
+    SimulatorProcess,
     TreeRssSampler,
     create_postgres_database,
     drain_prefect_workers,
@@ -59,6 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="Prefect API for items 1, 2, 5: the embedded (ephemeral) server, "
                              "a local `prefect server` on SQLite, the same app with SQLite "
                              "BEGIN IMMEDIATE (steer_llm_sdk.prefect_server), or PostgreSQL")
+    parser.add_argument("--simulator", choices=("process", "thread"), default="process",
+                        help="where the LLM simulator runs: its own process (like a real "
+                             "provider) or a thread of this process (shares its GIL)")
     parser.add_argument("--prototype", action="append", default=[],
                         help="engine change to prototype (benchmarks/prototypes.py)")
     parser.add_argument("--set", dest="settings", action="append", default=[],
@@ -88,7 +92,9 @@ async def in_process(args: argparse.Namespace, rows: list[Row], details: dict[st
     items = set(args.only) or {1, 2, 3, 4, 5}
     reps = args.reps
 
-    with SimulatorServer() as sim:
+    with (SimulatorProcess() if args.simulator == "process" else SimulatorServer()) as sim:
+        if isinstance(sim, SimulatorProcess):
+            exclude_pids = exclude_pids | {sim.pid()}
         work = Workload(sim)
         try:
             started = time.perf_counter()
@@ -255,7 +261,7 @@ def meta(args: argparse.Namespace, extra: dict[str, str]) -> dict[str, Any]:
         "git": git_state(),
         "platform": platform.platform(), "cpus": os.cpu_count(),
         "prefect": version("prefect"), "openai": version("openai"),
-        "backend": args.backend, "prototypes": args.prototype,
+        "backend": args.backend, "simulator": args.simulator, "prototypes": args.prototype,
         "settings": {k: v for k, v in extra.items() if k != "PREFECT_API_SSL_CERT_FILE"}
         | ({"PREFECT_API_SSL_CERT_FILE": "<one certificate>"} if args.http_ca_file else {}),
         "reps": args.reps,
@@ -323,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     git = info["git"]
     print(f"\nsteer-llm-sdk benchmarks  commit={git['commit'] or '?'}"
           f"{'+local changes' if git['uncommitted_engine_files'] else ''}  "
-          f"backend={args.backend}  prototypes="
+          f"backend={args.backend}  simulator={args.simulator}  prototypes="
           f"{','.join(args.prototype) or 'none'}  settings={info['settings'] or 'default'}  "
           f"reps={args.reps}  prefect={info['prefect']}  cpus={info['cpus']}  "
           f"({details['total_s']:.0f} s)\n")

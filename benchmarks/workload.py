@@ -47,7 +47,7 @@ class Workload:
     """One simulator, one provider (one openai client per loop, as in production) and one
     bundle tool per injected latency."""
 
-    sim: SimulatorServer
+    sim: SimulatorServer | Any  # or benchmarks._env.SimulatorProcess: only base_url is used
     registry: ToolRegistry = field(default_factory=ToolRegistry)
     tools: dict[float, LLMBundleTool] = field(default_factory=dict)
     baseline_client: AsyncOpenAI | None = None
