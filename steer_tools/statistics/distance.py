@@ -23,7 +23,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.spatial.distance import squareform
 
 from steer_tools.statistics._values import MISSING, value_distance
 from steer_tools.statistics.flatten import flatten
@@ -53,8 +52,10 @@ def table_distance_matrix(table: FieldTable) -> list[list[float]]:
     sums, union = _sums(table, k)
     with np.errstate(divide="ignore", invalid="ignore"):
         full = np.where(union > 0, sums / np.maximum(union, 1), 0.0)
-    condensed = np.clip(full[np.triu_indices(k, 1)], 0.0, 1.0)
-    return squareform(condensed).tolist()
+    upper = np.triu_indices(k, 1)
+    matrix = np.zeros((k, k))  # the layout scipy's squareform builds, without its ~0.1 s import
+    matrix[upper] = matrix[upper[::-1]] = np.clip(full[upper], 0.0, 1.0)
+    return matrix.tolist()
 
 
 def _sums(table: FieldTable, k: int) -> tuple[np.ndarray, np.ndarray]:
