@@ -60,8 +60,6 @@ import asyncio
 import contextvars
 import dataclasses
 import inspect
-import json
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -308,58 +306,23 @@ def _parallel_artifacts() -> Undo:
 
 
 def _json_result() -> Undo:
-    import flows.orchestrate as orchestrate_module
-    import steer_llm_sdk.orchestration.orchestrator as orchestrator_module
-
-    original_run = orchestrate_module._run
-    original_output = orchestrator_module._output_from_state
-
-    async def _run(*args: Any, **kwargs: Any) -> Any:
-        result = await original_run(*args, **kwargs)
-        return json.dumps(result) if isinstance(result, dict) else result
-
-    async def _output_from_state(state: Any, *args: Any, **kwargs: Any) -> Any:
-        if state.is_completed():
-            data = await state.result()
-            if isinstance(data, str):
-                return orchestrator_module.OrchestrationOutput.model_validate_json(data)
-        return await original_output(state, *args, **kwargs)
-
-    patches = _Patches()
-    patches.set(orchestrate_module, "_run", _run)
-    patches.set(orchestrator_module, "_output_from_state", _output_from_state)
-    return patches.undo
+    return _skip("json-result", "landed: the flow returns one JSON string")
 
 
 def _shared_client() -> Undo:
-    from prefect.client.orchestration import get_client
-    from prefect.context import AsyncClientContext
+    return _skip("shared-client", "landed: steer_llm_sdk.shared_api_client")
 
-    from steer_llm_sdk.orchestration.orchestrator import BaseOrchestrator
 
-    original = BaseOrchestrator._execute
-
-    async def _execute(self: Any, *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        ctx = _SHARED_CLIENTS.get(loop)
-        if ctx is None:
-            client = get_client()
-            await client.__aenter__()  # stays open for the loop's lifetime (prototype)
-            ctx = AsyncClientContext.model_construct(client=client)
-            _SHARED_CLIENTS[loop] = ctx
-        token = AsyncClientContext.__var__.set(ctx)
-        try:
-            return await original(self, *args, **kwargs)
-        finally:
-            AsyncClientContext.__var__.reset(token)
+def _legacy_no_eager() -> Undo:
+    """Every replicate's provider call starts inside its task run (eager first wave off, as
+    with OrchestrationConfig(eager_replicates=False))."""
+    import steer_llm_sdk.orchestration.orchestrator as orchestrator_module
 
     patches = _Patches()
-    patches.set(BaseOrchestrator, "_execute", _execute)
+    patches.set(orchestrator_module, "start_eager_replicates", lambda *args, **kwargs: None)
     return patches.undo
 
 
-_SHARED_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
-    weakref.WeakKeyDictionary())
 CA_FILE: list[Path] = []  # set by the runner (benchmarks._env.one_certificate_file)
 _SETTINGS_CACHE: dict[str, tuple[Any, Any]] = {}
 
@@ -462,6 +425,7 @@ PROTOTYPES: dict[str, Callable[[], Undo]] = {
     "legacy-sync-statistics": _legacy_sync_statistics,
     "legacy-deployment-lookup": _legacy_deployment_lookup,
     "legacy-default-result-storage": _legacy_default_result_storage,
+    "legacy-no-eager": _legacy_no_eager,
 }
 GROUPS: dict[str, list[str]] = {
     # the engine changes recommended in docs/performance.md (http-ca-file is the setting the
