@@ -76,12 +76,10 @@ class BundleScheduler:
         self.request = request
         self.raw_options = replicate_options(options, cfg)
         self.options = tool.parse_options(options)
-        parallel = self.options.max_parallel or cfg.max_parallel
-        self.semaphore = asyncio.Semaphore(parallel)
+        self.semaphore = asyncio.Semaphore(self.options.parallelism(cfg.max_parallel))
         self.cfg = cfg
-        limits = session.budget.limits
-        for key, limit in (self.options.global_budget or {}).items():
-            limits[key] = min(limits.get(key, limit), limit)
+        limits = session.budget.limits  # shared with the run: tightened in place
+        limits.update(self.options.budget_limits(limits))
         self.seeds = self.options.resolved_seeds()
         self.results: dict[str, Replicate] = {}
         self.failures: dict[str, dict[str, Any]] = {}
@@ -173,7 +171,7 @@ class BundleScheduler:
         """Returns the early-stop reason, or None when all k replicates ran."""
         k = self.options.k
         reason: str | None = None
-        if self.options.early_stop and k > 2:
+        if self.options.stops_early:
             await asyncio.gather(self._one(0), self._one(1))
             reason = self._early_stop_reason()
             if reason is not None:

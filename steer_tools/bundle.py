@@ -81,6 +81,23 @@ class BundleOptions(BaseModel):
     def resolved_seeds(self) -> list[int]:
         return list(self.seeds) if self.seeds is not None else default_seeds(self.k)
 
+    @property
+    def stops_early(self) -> bool:
+        """Early stop applies: the first two replicates run alone, the rest only if they
+        disagree."""
+        return self.early_stop and self.k > 2
+
+    def parallelism(self, run_max_parallel: int) -> int:
+        """Replicates in flight at once: the bundle's own max_parallel wins over the run's."""
+        return self.max_parallel or run_max_parallel
+
+    def budget_limits(self, run_limits: dict[str, float]) -> dict[str, float]:
+        """The run's budget limits, tightened by this bundle's global_budget."""
+        limits = dict(run_limits)
+        for key, limit in (self.global_budget or {}).items():
+            limits[key] = min(limits.get(key, limit), limit)
+        return limits
+
 
 class ReplicateContext(ToolContext):
     replicate_id: str

@@ -19,6 +19,7 @@ from typing import Any
 
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_tools.bundle import BundleTool, ReplicateContext
+from tasks.runtime import BudgetTracker
 
 logger = logging.getLogger("steer_llm_sdk.eager")
 
@@ -60,15 +61,14 @@ def first_wave(tool: BundleTool, options: dict[str, Any], cfg: OrchestrationConf
         parsed = tool.parse_options(options)
     except Exception:  # the flow raises the same validation error with its context
         return []
-    limits = dict(budget_limits)
-    for key, limit in (parsed.global_budget or {}).items():
-        limits[key] = min(limits.get(key, limit), limit)
-    if any(limit <= 0 for limit in limits.values()):
+    # the check the scheduler makes before each replicate, with nothing spent yet
+    budget = BudgetTracker(parsed.budget_limits(budget_limits), time.monotonic())
+    if budget.first_exceeded(inclusive=True) is not None:
         return []
-    parallel = parsed.max_parallel or cfg.max_parallel
-    count = 2 if parsed.early_stop and parsed.k > 2 else parsed.k
+    count = 2 if parsed.stops_early else parsed.k
     seeds = parsed.resolved_seeds()
-    return [(f"r{i + 1}", seeds[i]) for i in range(min(count, parallel, parsed.k))]
+    return [(f"r{i + 1}", seeds[i])
+            for i in range(min(count, parsed.parallelism(cfg.max_parallel)))]
 
 
 def start_eager_replicates(session: Any, tool: BundleTool, request: dict[str, Any],
