@@ -108,7 +108,6 @@ async def _run(session: RunSession, session_id: str, request: dict[str, Any] | s
                tool: str | None, tool_options: dict[str, Any] | None,
                cfg: OrchestrationConfig, logger: Any) -> str:
     payload = normalise_request(request)
-    session.breakers_enabled = cfg.enable_circuit_breaker
     emitter = session.emitter
     started = time.monotonic()
     logger.info("orchestration trace_id=%s request_id=%s tool=%s", cfg.trace_id,

@@ -27,6 +27,7 @@ from steer_llm_sdk.reliability.idempotency import (
     scoped_key,
 )
 from steer_llm_sdk.shared_api_client import shared_api_client
+from steer_tools.base import Tool
 from steer_tools.bundle import BundleTool
 from steer_tools.registry import ToolRegistry, get_global_registry
 from steer_tools.resolve import resolve_tool
@@ -123,16 +124,18 @@ class BaseOrchestrator:
             "request_id": base.request_id or tool_options.get("request_id") or uuid.uuid4().hex,
             "metadata": dict(base.metadata),
         })
+        tool = None
         if tool_name is not None:  # unknown tool or bad request: ValueError before any run
-            resolve_tool(tool_name, self.registry).validate_request(payload)
+            tool = resolve_tool(tool_name, self.registry)
+            tool.validate_request(payload)
         if not cfg.idempotency_key:
-            return await self._execute(payload, tool_name, tool_options, cfg, on_event)
-        return await self._idempotent(payload, tool_name, tool_options, cfg, on_event)
+            return await self._execute(payload, tool_name, tool, tool_options, cfg, on_event)
+        return await self._idempotent(payload, tool_name, tool, tool_options, cfg, on_event)
 
     def run_sync(self, *args: Any, **kwargs: Any) -> OrchestrationOutput:
         return run_coroutine_sync(self.run(*args, **kwargs))
 
-    async def _idempotent(self, payload: dict[str, Any], tool_name: str | None,
+    async def _idempotent(self, payload: dict[str, Any], tool_name: str | None, tool: Tool | None,
                           tool_options: dict[str, Any], cfg: OrchestrationConfig,
                           on_event: EventCallback | None) -> OrchestrationOutput:
         assert cfg.idempotency_key
@@ -148,7 +151,7 @@ class BaseOrchestrator:
             out.metadata["idempotent_replay"] = True
             return out
         try:
-            out = await self._execute(payload, tool_name, tool_options, cfg, on_event)
+            out = await self._execute(payload, tool_name, tool, tool_options, cfg, on_event)
         except BaseException:
             await store.release(key)
             raise
@@ -158,7 +161,7 @@ class BaseOrchestrator:
             await store.complete(key, digest, out.model_dump_json(), ttl_s=ttl)
         return out
 
-    async def _execute(self, payload: dict[str, Any], tool_name: str | None,
+    async def _execute(self, payload: dict[str, Any], tool_name: str | None, tool: Tool | None,
                        tool_options: dict[str, Any], cfg: OrchestrationConfig,
                        on_event: EventCallback | None) -> OrchestrationOutput:
         if ephemeral_mode():  # Prefect is about to start its embedded server: patch it first
@@ -168,8 +171,8 @@ class BaseOrchestrator:
                                     reliability=self.reliability_config, planner=self.planner)
         register_session(session_id, session)
         try:
-            if tool_name is not None and cfg.eager_replicates:
-                _start_first_wave(session, payload, tool_name, tool_options, cfg, self.registry)
+            if tool is not None and cfg.eager_replicates:
+                _start_first_wave(session, payload, tool, tool_options, cfg)
             with prefect_tags(*_run_tags(tool_name, cfg)), fast_http_api_clients():
                 async with shared_api_client() as shared:
                     # with one client per loop, artifacts may still be in flight when the
@@ -185,10 +188,8 @@ class BaseOrchestrator:
         return await _output_from_state(state)
 
 
-def _start_first_wave(session: RunSession, payload: dict[str, Any], tool_name: str,
-                      tool_options: dict[str, Any], cfg: OrchestrationConfig,
-                      registry: ToolRegistry) -> None:
-    tool = resolve_tool(tool_name, registry)
+def _start_first_wave(session: RunSession, payload: dict[str, Any], tool: Tool,
+                      tool_options: dict[str, Any], cfg: OrchestrationConfig) -> None:
     if isinstance(tool, BundleTool) and tool.eager_start and open_breaker_error(tool, cfg) is None:
         start_eager_replicates(session, tool, payload, tool_options, cfg)
 
