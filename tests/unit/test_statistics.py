@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from steer_tools.evidence import Replicate, ReplicateQuality
 from steer_tools.statistics import (
     confidence,
     flatten,
@@ -16,21 +15,10 @@ from steer_tools.statistics import (
     replicate_distance,
     summarize,
 )
+from tests.helpers.replicates import reps
 
 T_975_DF2 = 4.302652729749464  # Student t, 97.5th percentile, 2 degrees of freedom (table: 4.303)
 T_975_DF1 = 12.706204736174707  # ... 1 degree of freedom (table: 12.706)
-
-
-def reps(*datas, invalid=()):
-    return [
-        Replicate(
-            id=f"r{i + 1}",
-            seed=i,
-            data=d,
-            quality=ReplicateQuality(valid=i + 1 not in invalid),
-        )
-        for i, d in enumerate(datas)
-    ]
 
 
 def dist(*datas, field="x"):

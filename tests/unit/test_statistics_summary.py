@@ -6,21 +6,9 @@ import json
 
 import pytest
 
-from steer_tools.evidence import BundleLimits, BundleSummary, Replicate, ReplicateQuality
+from steer_tools.evidence import BundleLimits, BundleSummary
 from steer_tools.statistics import summarize
-
-
-def reps(*datas, invalid=()):
-    return [
-        Replicate(
-            id=f"r{i + 1}",
-            seed=i,
-            data=d,
-            quality=ReplicateQuality(valid=i + 1 not in invalid),
-        )
-        for i, d in enumerate(datas)
-    ]
-
+from tests.helpers.replicates import reps
 
 # --- consensus -----------------------------------------------------------------------------
 
