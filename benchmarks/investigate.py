@@ -52,7 +52,8 @@ class Phases:
         self.calls: list[tuple[float, float]] = []
 
     def install(self) -> None:
-        import flows.orchestrate as orchestrate_module
+        import steer_llm_sdk.flows.orchestrate as orchestrate_module
+
         from steer_llm_sdk.providers.openai_provider import OpenAIProvider
 
         original_run = orchestrate_module._run
@@ -256,10 +257,10 @@ async def micro_cmd(args: argparse.Namespace) -> None:
     import certifi
     import httpx
     from prefect.client.orchestration import get_client
+    from steer_llm_sdk.tasks.replicate import run_replicate
 
     from steer_llm_sdk.config import RetryPolicy
     from steer_llm_sdk.reliability.retry import prefect_retry_options
-    from tasks.replicate import run_replicate
 
     def per_call(fn: Any, n: int) -> float:
         started = time.perf_counter()

@@ -100,9 +100,8 @@ def _task_tags(mode: str) -> Callable[[], Undo]:
     minus per-run ones ("stable"), or none ("none")."""
 
     def prototype() -> Undo:
+        import steer_llm_sdk.flows.orchestrate as orchestrate_module
         from prefect.context import FlowRunContext, TagsContext
-
-        import flows.orchestrate as orchestrate_module
 
         original = orchestrate_module._run
 
@@ -127,7 +126,7 @@ _STATS_ARGS: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
 
 
 def _statistics_is_async() -> bool:
-    from tasks.statistics import compute_statistics
+    from steer_llm_sdk.tasks.statistics import compute_statistics
 
     return inspect.iscoroutinefunction(compute_statistics.fn)
 
@@ -135,11 +134,10 @@ def _statistics_is_async() -> bool:
 def _async_statistics() -> Undo:
     if _statistics_is_async():
         return _skip("async-statistics", "compute_statistics is already an async task")
+    import steer_llm_sdk.flows.bundle as bundle_module
     from prefect import task
     from prefect.cache_policies import NONE
-
-    import flows.bundle as bundle_module
-    from tasks.statistics import compute_statistics
+    from steer_llm_sdk.tasks.statistics import compute_statistics
 
     @task(name="compute-statistics", cache_policy=NONE, persist_result=False)
     async def compute_statistics_async(*args: Any) -> Any:
@@ -181,11 +179,10 @@ def _finish(coro: Any) -> Any:
 def _legacy_sync_statistics() -> Undo:
     if not _statistics_is_async():
         return _skip("legacy-sync-statistics", "compute_statistics is still a sync task")
+    import steer_llm_sdk.flows.bundle as bundle_module
     from prefect import task
     from prefect.cache_policies import NONE
-
-    import flows.bundle as bundle_module
-    from tasks.statistics import compute_statistics
+    from steer_llm_sdk.tasks.statistics import compute_statistics
 
     fn = compute_statistics.fn
 
@@ -221,7 +218,7 @@ class _DeploymentFromContext:
 
 
 def _context_deployment_id() -> Undo:
-    import flows.orchestrate as orchestrate_module
+    import steer_llm_sdk.flows.orchestrate as orchestrate_module
 
     if not hasattr(orchestrate_module, "runtime_deployment"):
         return _skip("context-deployment-id",
@@ -232,7 +229,7 @@ def _context_deployment_id() -> Undo:
 
 
 def _legacy_deployment_lookup() -> Undo:
-    import flows.orchestrate as orchestrate_module
+    import steer_llm_sdk.flows.orchestrate as orchestrate_module
 
     if hasattr(orchestrate_module, "runtime_deployment"):
         return _skip("legacy-deployment-lookup", "the engine still uses runtime.deployment")
@@ -256,9 +253,8 @@ def _named_result_storage() -> Undo:
 
     if hasattr(orchestrator_module, "in_process_flow"):
         return _skip("named-result-storage", "the orchestrator already names it")
+    import steer_llm_sdk.flows.orchestrate as orchestrate_module
     from prefect.settings import get_current_settings
-
-    import flows.orchestrate as orchestrate_module
 
     flow = orchestrate_module.orchestrate.with_options(
         result_storage=get_current_settings().results.local_storage_path)
@@ -272,7 +268,7 @@ def _legacy_default_result_storage() -> Undo:
 
     if not hasattr(orchestrator_module, "in_process_flow"):
         return _skip("legacy-default-result-storage", "the orchestrator never named it")
-    import flows.orchestrate as orchestrate_module
+    import steer_llm_sdk.flows.orchestrate as orchestrate_module
 
     patches = _Patches()
     patches.set(orchestrator_module, "in_process_flow", lambda: orchestrate_module.orchestrate)
@@ -281,10 +277,9 @@ def _legacy_default_result_storage() -> Undo:
 
 # -- artifacts, result shape, client ------------------------------------------------------------
 def _parallel_artifacts() -> Undo:
+    import steer_llm_sdk.flows.artifacts as artifacts
+    import steer_llm_sdk.flows.orchestrate as orchestrate_module
     from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
-
-    import flows.artifacts as artifacts
-    import flows.orchestrate as orchestrate_module
 
     async def publish_artifacts(output: Any) -> None:
         bundle = output.evidence_bundle

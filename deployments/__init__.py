@@ -18,7 +18,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from deployments.serve import (
+    from steer_llm_sdk.deployments.serve import (
         DAILY_DEPLOYMENT,
         FLOW_NAME,
         INTERVAL_DEPLOYMENT,
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from deployments import serve
+        from steer_llm_sdk.deployments import serve
 
         return getattr(serve, name)
     raise AttributeError(f"module 'deployments' has no attribute {name!r}")

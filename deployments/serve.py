@@ -38,8 +38,8 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Interval
 from prefect.settings import get_current_settings
 from prefect.types.entrypoint import EntrypointType
+from steer_llm_sdk.flows.orchestrate import orchestrate
 
-from flows.orchestrate import orchestrate
 from steer_llm_sdk.config import OrchestrationConfig
 
 FLOW_NAME = "steer-orchestrate"
@@ -50,7 +50,7 @@ DEFAULT_INTERVAL_S = 3600.0
 SCHEDULE_TIMEZONE = "UTC"
 DEPLOYMENT_TAGS = ["steer", "recurring"]
 # Where the worker imports the deployed flow from; prefect.yaml uses the same reference.
-ENTRYPOINT = "deployments.serve.deployed_orchestrate"
+ENTRYPOINT = "steer_llm_sdk.deployments.serve.deployed_orchestrate"
 
 EXAMPLE_REQUEST: dict[str, Any] = {
     "query": "Migrate our 40-service monolith's billing module to an event-driven design in "

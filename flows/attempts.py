@@ -11,10 +11,13 @@ import time
 from typing import Any
 
 from prefect.utilities.annotations import quote
+from steer_llm_sdk.flows.bundle import BundleScheduler, error_info
+from steer_llm_sdk.flows.labels import label_flow_run
+from steer_llm_sdk.flows.outputs import bundle_output, failed_output, tool_output
+from steer_llm_sdk.tasks.plan import plan_tool
+from steer_llm_sdk.tasks.runtime import RunSession
+from steer_llm_sdk.tasks.tool import run_tool
 
-from flows.bundle import BundleScheduler, error_info
-from flows.labels import label_flow_run
-from flows.outputs import bundle_output, failed_output, tool_output
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.errors import BudgetExceeded, CircuitOpenError, FallbackExhausted
 from steer_llm_sdk.output import OrchestrationOutput
@@ -22,9 +25,6 @@ from steer_llm_sdk.reliability.breakers import get_breaker_registry
 from steer_tools.base import Tool
 from steer_tools.bundle import BundleTool
 from steer_tools.resolve import resolve_tool
-from tasks.plan import plan_tool
-from tasks.runtime import RunSession
-from tasks.tool import run_tool
 
 
 def open_breaker_error(tool: Tool, cfg: OrchestrationConfig) -> CircuitOpenError | None:

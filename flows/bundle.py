@@ -14,16 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefect.utilities.annotations import quote
+from steer_llm_sdk.tasks.eager import replicate_options
+from steer_llm_sdk.tasks.replicate import run_replicate
+from steer_llm_sdk.tasks.runtime import RunSession
+from steer_llm_sdk.tasks.statistics import compute_statistics
 
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.errors import BudgetExceeded, OrchestratorError
 from steer_tools.bundle import BundleOptions, BundleTool
 from steer_tools.evidence import EvidenceBundle, Replicate, ReplicateQuality
 from steer_tools.statistics import replicate_distance
-from tasks.eager import replicate_options
-from tasks.replicate import run_replicate
-from tasks.runtime import RunSession
-from tasks.statistics import compute_statistics
 
 
 @dataclass

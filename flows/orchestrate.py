@@ -19,14 +19,14 @@ from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext, TagsContext
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.states import Failed
+from steer_llm_sdk.flows.artifacts import publish_artifacts
+from steer_llm_sdk.flows.attempts import run_with_fallbacks
+from steer_llm_sdk.flows.labels import label_flow_run
+from steer_llm_sdk.tasks.runtime import RunSession, get_session, pop_session, register_session
 
-from flows.artifacts import publish_artifacts
-from flows.attempts import run_with_fallbacks
-from flows.labels import label_flow_run
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.errors import BudgetExceeded
 from steer_llm_sdk.output import OrchestrationOutput
-from tasks.runtime import RunSession, get_session, pop_session, register_session
 
 
 def _flow_run_name() -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.bundle import BundleRun
+from steer_llm_sdk.flows.bundle import BundleRun
+
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.output import OrchestrationOutput
 from steer_tools.base import Tool, ToolResult

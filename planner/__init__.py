@@ -4,11 +4,11 @@ Plain Python with no Prefect import, so planning logic is unit-testable on its o
 task wraps ``Planner.plan`` elsewhere.
 """
 
-from planner.base import Planner
-from planner.helpers import budget_aware_rule, keyword_rule, type_based_rule
-from planner.models import PlanDecision, PlanRequest, ToolMetadata
-from planner.rule_based import RuleBasedPlanner
-from planner.rules import PlanningRule, RuleAction, RuleCondition
+from steer_llm_sdk.planner.base import Planner
+from steer_llm_sdk.planner.helpers import budget_aware_rule, keyword_rule, type_based_rule
+from steer_llm_sdk.planner.models import PlanDecision, PlanRequest, ToolMetadata
+from steer_llm_sdk.planner.rule_based import RuleBasedPlanner
+from steer_llm_sdk.planner.rules import PlanningRule, RuleAction, RuleCondition
 
 __all__ = [
     "PlanDecision",

@@ -13,7 +13,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
-from planner.models import PlanDecision, PlanRequest, ToolMetadata
+from steer_llm_sdk.planner.models import PlanDecision, PlanRequest, ToolMetadata
+
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.errors import PlanningError
 

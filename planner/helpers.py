@@ -10,8 +10,8 @@ import math
 import re
 from typing import Any
 
-from planner.models import PlanRequest
-from planner.rules import PlanningRule, RuleAction, RuleCondition
+from steer_llm_sdk.planner.models import PlanRequest
+from steer_llm_sdk.planner.rules import PlanningRule, RuleAction, RuleCondition
 
 TYPE_RULE_PRIORITY = 10
 KEYWORD_RULE_PRIORITY = 5

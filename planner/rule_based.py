@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from planner.base import Planner
-from planner.models import PlanDecision, PlanRequest, ToolMetadata
-from planner.rules import PlanningRule
+from steer_llm_sdk.planner.base import Planner
+from steer_llm_sdk.planner.models import PlanDecision, PlanRequest, ToolMetadata
+from steer_llm_sdk.planner.rules import PlanningRule
+
 from steer_llm_sdk.errors import PlanningError
 
 RULE_CONFIDENCE = 1.0

@@ -16,8 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from planner.models import PlanRequest
+from steer_llm_sdk.planner.models import PlanRequest
 
 logger = logging.getLogger(__name__)
 

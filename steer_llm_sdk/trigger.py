@@ -164,7 +164,7 @@ async def atrigger_deployment(
     from prefect.client.orchestration import get_client
     from prefect.deployments import arun_deployment
 
-    from flows.orchestrate import normalise_request
+    from steer_llm_sdk.flows.orchestrate import normalise_request
 
     if config is not None and not isinstance(config, OrchestrationConfig):
         raise TypeError(f"config must be an OrchestrationConfig, got {type(config).__name__}")

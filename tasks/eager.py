@@ -17,9 +17,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from steer_llm_sdk.tasks.runtime import BudgetTracker
+
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_tools.bundle import BundleTool, ReplicateContext
-from tasks.runtime import BudgetTracker
 
 logger = logging.getLogger("steer_llm_sdk.eager")
 

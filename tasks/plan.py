@@ -8,11 +8,11 @@ from prefect import get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.utilities.annotations import quote
+from steer_llm_sdk.planner import PlanDecision, PlanRequest, RuleBasedPlanner, ToolMetadata
+from steer_llm_sdk.tasks.runtime import RunSession, get_session
 
-from planner import PlanDecision, PlanRequest, RuleBasedPlanner, ToolMetadata
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.reliability.breakers import get_breaker_registry
-from tasks.runtime import RunSession, get_session
 
 
 @task(name="plan", cache_policy=NONE, persist_result=False)

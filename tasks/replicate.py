@@ -12,11 +12,11 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NONE
 from prefect.context import TaskRunContext
+from steer_llm_sdk.tasks.eager import replicate_context, take_eager_call
+from steer_llm_sdk.tasks.runtime import get_session
 
 from steer_tools.bundle import BundleTool, ReplicateOutput
 from steer_tools.evidence import Replicate
-from tasks.eager import replicate_context, take_eager_call
-from tasks.runtime import get_session
 
 
 def _attempt() -> int:

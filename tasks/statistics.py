@@ -11,10 +11,10 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NONE
+from steer_llm_sdk.tasks.runtime import get_session
 
 from steer_tools.assembly import assemble_bundle
 from steer_tools.evidence import EvidenceBundle, Replicate
-from tasks.runtime import get_session
 
 
 @task(name="compute-statistics", cache_policy=NONE, persist_result=False)

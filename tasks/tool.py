@@ -7,9 +7,9 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NONE
+from steer_llm_sdk.tasks.runtime import get_session
 
 from steer_tools.base import ToolResult
-from tasks.runtime import get_session
 
 
 @task(name="run-tool", task_run_name="tool-{tool_name}", cache_policy=NONE, persist_result=False)

@@ -37,7 +37,7 @@ def serve(
     with cli_errors():
         api_url = require_server()
         note(f"serving against PREFECT_API_URL={api_url}; Ctrl-C stops (schedules pause)")
-        from deployments.serve import serve_deployments
+        from steer_llm_sdk.deployments.serve import serve_deployments
 
         serve_deployments(interval_s=interval, cron=cron, limit=limit)
 

@@ -8,16 +8,6 @@ from steer_llm_sdk.orchestration._shadowing import check_top_level_packages
 check_top_level_packages()
 
 # ruff: noqa: E402
-from planner import (
-    PlanDecision,
-    Planner,
-    PlanningRule,
-    PlanRequest,
-    RuleAction,
-    RuleBasedPlanner,
-    RuleCondition,
-    ToolMetadata,
-)
 from steer_llm_sdk.config import (
     CircuitBreakerConfig,
     OrchestrationConfig,
@@ -40,6 +30,16 @@ from steer_llm_sdk.events import OrchestrationEvent
 from steer_llm_sdk.orchestration.orchestrator import BaseOrchestrator, Orchestrator
 from steer_llm_sdk.orchestration.reliable import ReliableOrchestrator
 from steer_llm_sdk.output import OrchestrationOutput
+from steer_llm_sdk.planner import (
+    PlanDecision,
+    Planner,
+    PlanningRule,
+    PlanRequest,
+    RuleAction,
+    RuleBasedPlanner,
+    RuleCondition,
+    ToolMetadata,
+)
 from steer_llm_sdk.reliability.retry import AdvancedRetryManager
 from steer_tools.base import Tool, ToolResult
 from steer_tools.bundle import BundleOptions, BundleTool, ReplicateContext, ReplicateOutput

@@ -12,13 +12,13 @@ from typing import Any
 
 from prefect import tags as prefect_tags
 
-from flows.attempts import open_breaker_error
-from flows.labels import wanted_tags
-from flows.orchestrate import in_process_flow, normalise_request
 from steer_llm_sdk.api_tls import fast_http_api_clients
 from steer_llm_sdk.config import OrchestrationConfig, ReliabilityConfig
 from steer_llm_sdk.ephemeral import ephemeral_mode, use_patched_ephemeral_server
 from steer_llm_sdk.events import EventCallback
+from steer_llm_sdk.flows.attempts import open_breaker_error
+from steer_llm_sdk.flows.labels import wanted_tags
+from steer_llm_sdk.flows.orchestrate import in_process_flow, normalise_request
 from steer_llm_sdk.output import OrchestrationOutput, output_from_result
 from steer_llm_sdk.reliability.idempotency import (
     IdempotencyStore,
@@ -27,12 +27,12 @@ from steer_llm_sdk.reliability.idempotency import (
     scoped_key,
 )
 from steer_llm_sdk.shared_api_client import shared_api_client
+from steer_llm_sdk.tasks.eager import discard_eager_calls, start_eager_replicates
+from steer_llm_sdk.tasks.runtime import RunSession, pop_session, register_session
 from steer_tools.base import Tool
 from steer_tools.bundle import BundleTool
 from steer_tools.registry import ToolRegistry, get_global_registry
 from steer_tools.resolve import resolve_tool
-from tasks.eager import discard_eager_calls, start_eager_replicates
-from tasks.runtime import RunSession, pop_session, register_session
 
 
 def run_coroutine_sync(coro: Any) -> Any:

@@ -22,7 +22,7 @@ class ReliableOrchestrator(BaseOrchestrator):
         registry: ToolRegistry | None = None,
     ) -> None:
         if planner is None:
-            from planner import RuleBasedPlanner
+            from steer_llm_sdk.planner import RuleBasedPlanner
 
             planner = RuleBasedPlanner()
         super().__init__(registry, reliability_config=reliability_config,

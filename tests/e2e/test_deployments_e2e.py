@@ -24,7 +24,7 @@ def test_deployments_render_their_parameters(stack, served):
         assert params["tool"] == "feasibility"  # an entry point, loaded by the served process
         assert params["request"]["query"] and params["tool_options"] == {"k": 5}
         assert params["config"]["budget"] == {"cost_usd": 0.5}
-        assert dep["entrypoint"] == "deployments.serve.deployed_orchestrate"
+        assert dep["entrypoint"] == "steer_llm_sdk.deployments.serve.deployed_orchestrate"
         assert {"steer", "recurring"} <= set(dep["tags"])
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL
+from steer_llm_sdk.planner import RuleBasedPlanner, budget_aware_rule, keyword_rule
 
-from planner import RuleBasedPlanner, budget_aware_rule, keyword_rule
 from steer_llm_sdk.config import CircuitBreakerConfig, ReliabilityConfig, RetryPolicy
 from steer_llm_sdk.errors import ConflictError
 from steer_llm_sdk.orchestration import OrchestrationConfig, ReliableOrchestrator, ToolRegistry

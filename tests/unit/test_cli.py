@@ -146,8 +146,8 @@ def test_prefect_yaml_describes_what_steer_serve_serves():
     import yaml
     from prefect.cli.deploy._models import PrefectYamlModel
     from prefect.flows import load_flow_from_entrypoint
+    from steer_llm_sdk.deployments.serve import ENTRYPOINT, build_deployments, example_parameters
 
-    from deployments.serve import ENTRYPOINT, build_deployments, example_parameters
     from steer_llm_sdk.config import OrchestrationConfig
 
     raw = yaml.safe_load((REPO / "deployments" / "prefect.yaml").read_text())

@@ -9,8 +9,7 @@ import sys
 
 import pytest
 from pydantic import BaseModel
-
-from flows.orchestrate import in_process_flow, orchestrate
+from steer_llm_sdk.flows.orchestrate import in_process_flow, orchestrate
 
 
 def _python(code: str, **env: str) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
+from steer_llm_sdk.tasks.eager import EagerCall, discard_eager_calls, first_wave, take_eager_call
+
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_tools.bundle import BundleTool
-from tasks.eager import EagerCall, discard_eager_calls, first_wave, take_eager_call
 
 
 class Echo(BundleTool):

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-
-from planner import (
+from steer_llm_sdk.planner import (
     PlanDecision,
     PlanningRule,
     PlanRequest,
@@ -20,7 +19,8 @@ from planner import (
     keyword_rule,
     type_based_rule,
 )
-from planner.base import Planner
+from steer_llm_sdk.planner.base import Planner
+
 from steer_llm_sdk.errors import PlanningError
 
 
