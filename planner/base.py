@@ -18,7 +18,8 @@ from steer_llm_sdk.planner.models import PlanDecision, PlanRequest, ToolMetadata
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.errors import PlanningError
 
-NO_TOOLS_MESSAGE = "no tools registered; register one with SteerLLMClient().register_tool(...)"
+NO_TOOLS_MESSAGE = ("No tools available: no tools registered; register one with "
+                    "SteerLLMClient().register_tool(...)")
 
 # Replicates run in waves of max_parallel, so a bundle's wall time is per-replicate time times
 # the number of waves, not times k. Read the default from the config so the two never drift.
@@ -33,7 +34,7 @@ class Planner(ABC):
         self,
         request: dict[str, Any],
         available_tools: dict[str, ToolMetadata],
-        context: PlanRequest,
+        context: PlanRequest | None = None,
     ) -> PlanDecision:
         """Return the decision, or raise ``PlanningError`` when no tool can be chosen."""
 

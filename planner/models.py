@@ -7,11 +7,20 @@ JSON-serialisable: a ``PlanDecision`` can be logged, stored as a task result, or
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 BREAKER_STATES = ("closed", "open", "half_open")
+
+
+class ExecutionStrategy(StrEnum):
+    """How the chosen tool runs. 0.3.2 also listed CHAIN / PARALLEL / CONDITIONAL as
+    "future"; only the strategies the engine implements are offered here."""
+
+    SINGLE = "single"
+    BUNDLE = "bundle"
 
 
 class ToolMetadata(BaseModel):
@@ -25,7 +34,7 @@ class ToolMetadata(BaseModel):
 
     name: str
     version: str = "1.0.0"
-    description: str = ""
+    description: str | None = ""
     provider: str | None = Field(
         None, description="Provider whose circuit breaker guards this tool, e.g. 'openai'."
     )
@@ -38,6 +47,32 @@ class ToolMetadata(BaseModel):
     )
     capabilities: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+    supported_models: list[str] = Field(default_factory=list)
+    default_options: dict[str, Any] = Field(
+        default_factory=dict, description="Merged under the rule's options in a decision."
+    )
+    resource_requirements: dict[str, Any] = Field(
+        default_factory=dict,
+        description="0.3.2 form of the estimates: estimated_cost_per_run, estimated_duration_ms.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_resource_requirements(cls, data: Any) -> Any:
+        """0.3.2 metadata put estimates in ``resource_requirements`` and had no ``is_bundle``:
+        a tool whose default options carry ``k`` runs replicates, so its estimates are per
+        replicate (scaled by k), as 0.3.2 scaled them."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        needs = data.get("resource_requirements") or {}
+        if data.get("estimated_cost_usd") is None and "estimated_cost_per_run" in needs:
+            data["estimated_cost_usd"] = needs["estimated_cost_per_run"]
+        if data.get("estimated_duration_ms") is None and "estimated_duration_ms" in needs:
+            data["estimated_duration_ms"] = needs["estimated_duration_ms"]
+        if "is_bundle" not in data and "k" in (data.get("default_options") or {}):
+            data["is_bundle"] = True
+        return data
 
 
 class PlanRequest(BaseModel):
@@ -61,6 +96,11 @@ class PlanRequest(BaseModel):
         description="Provider name or tool name -> 'closed' | 'open' | 'half_open'.",
     )
     user_preferences: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("quality_requirements", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value  # 0.3.2 declared it Optional
 
     @field_validator("circuit_breaker_states")
     @classmethod
@@ -91,9 +131,9 @@ class PlanDecision(BaseModel):
     selected_tool: str
     tool_options: dict[str, Any] = Field(default_factory=dict)
     fallback_tools: list[str] = Field(default_factory=list)
-    execution_strategy: Literal["single", "bundle"] = "single"
+    execution_strategy: ExecutionStrategy = ExecutionStrategy.SINGLE
     estimated_cost: float | None = None
     estimated_duration_ms: float | None = None
-    confidence: float = Field(..., ge=0.0, le=1.0)
-    reasoning: str
+    confidence: float = Field(1.0, ge=0.0, le=1.0)
+    reasoning: str = ""
     metadata: dict[str, Any] = Field(default_factory=dict)

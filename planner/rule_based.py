@@ -63,11 +63,15 @@ class RuleBasedPlanner(Planner):
         self,
         request: dict[str, Any],
         available_tools: dict[str, ToolMetadata],
-        context: PlanRequest,
+        context: PlanRequest | None = None,
     ) -> PlanDecision:
+        context = context if context is not None else PlanRequest()
         usable, unusable = self.partition_tools(available_tools, context)
         skipped: list[dict[str, Any]] = []
         for rule in self.rules:
+            if rule.action is None:
+                skipped.append({"rule": rule.name, "unavailable": {}, "reason": "no action"})
+                continue
             if not rule.matches(request):
                 continue
             decision = self._plan_from_rule(
@@ -92,6 +96,7 @@ class RuleBasedPlanner(Planner):
         """Decision for a matching rule, or None (recorded in ``skipped``) if none of its
         tools is usable, so the next matching rule gets a chance."""
         action = rule.action
+        assert action is not None  # rules without one are skipped by plan()
         candidates = list(dict.fromkeys([action.tool, *action.fallbacks]))
         passed_over: dict[str, str] = {}
         selected_index: int | None = None
@@ -107,7 +112,7 @@ class RuleBasedPlanner(Planner):
         selected = candidates[selected_index]
         fallbacks = [name for name in candidates[selected_index + 1:] if name in usable]
         try:
-            options = action.build_options(request, context)
+            options = {**tools[selected].default_options, **action.build_options(request, context)}
         except Exception as exc:
             raise PlanningError(
                 f"rule {rule.name!r}: options transformer failed: {exc}. Fix the transform "
@@ -124,6 +129,8 @@ class RuleBasedPlanner(Planner):
             notes[-1] += f" ({rule.description})"
         metadata: dict[str, Any] = {
             "rule": rule.name,
+            "matched_rule": rule.name,
+            "selection_method": "rule",
             "requested_tool": action.tool,
             "fell_back": bool(passed_over),
         }
@@ -157,10 +164,11 @@ class RuleBasedPlanner(Planner):
                 notes.append(f"default_tool {self.default_tool} is unavailable ({reason})")
         lead = "no matching rule had an available tool" if skipped else "no rule matched"
         notes.append(f"{lead}; chose {selected} by default ({how})")
-        metadata: dict[str, Any] = {"rule": None, "default_choice": how}
+        metadata: dict[str, Any] = {"rule": None, "default_choice": how,
+                                    "selection_method": "default"}
         return self._decision(
-            selected, {}, [], tools[selected], context, DEFAULT_CONFIDENCE,
-            notes, metadata, unusable, skipped,
+            selected, dict(tools[selected].default_options), [], tools[selected], context,
+            DEFAULT_CONFIDENCE, notes, metadata, unusable, skipped,
         )
 
     # -- shared -------------------------------------------------------------------------------
@@ -205,5 +213,7 @@ class RuleBasedPlanner(Planner):
 
 
 def _skipped_text(entry: dict[str, Any]) -> str:
+    if "reason" in entry:
+        return f"rule {entry['rule']!r} skipped: {entry['reason']}"
     why = ", ".join(f"{name} ({reason})" for name, reason in entry["unavailable"].items())
     return f"rule {entry['rule']!r} matched but skipped: {why}"

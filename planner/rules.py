@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from steer_llm_sdk.planner.models import PlanRequest
 
 logger = logging.getLogger(__name__)
@@ -62,13 +62,30 @@ class RuleCondition(BaseModel):
     paths only: a missing path never matches, except ``exists`` with ``negate`` ("is absent").
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    field: str = Field(..., description="Dotted path into the request; list indices allowed.")
+    field: str = Field(
+        ..., description="Dotted path into the request; list indices allowed.",
+        validation_alias=AliasChoices("field", "attribute_path"),
+    )
     operator: Operator
     value: Any = None
-    matcher: Callable[[Any], bool] | None = Field(None, description="Required for 'custom'.")
+    matcher: Callable[[Any], bool] | None = Field(
+        None, description="Required for 'custom'; with another operator both must hold.",
+        validation_alias=AliasChoices("matcher", "custom_matcher"),
+    )
     negate: bool = False
+
+    def __init__(self, *args: Any, **data: Any) -> None:
+        """0.3.2 built conditions positionally: ``RuleCondition("type", "equals", "x")``."""
+        names = ("field", "operator", "value", "matcher")
+        if len(args) > len(names):
+            raise TypeError(f"RuleCondition takes at most {len(names)} positional arguments")
+        for name, arg in zip(names, args, strict=False):
+            if name in data:
+                raise TypeError(f"RuleCondition got {name!r} twice")
+            data[name] = arg
+        super().__init__(**data)
 
     @model_validator(mode="after")
     def _check_operator(self) -> RuleCondition:
@@ -90,7 +107,10 @@ class RuleCondition(BaseModel):
         actual = resolve_path(request, self.field)
         if actual is _MISSING:
             return self.operator == "exists" and self.negate
-        return self._test(actual) != self.negate
+        matched = self._test(actual)
+        if matched and self.operator != "custom" and self.matcher is not None:
+            matched = self._call_matcher(actual)  # 0.3.2: exists + custom_matcher
+        return matched != self.negate
 
     def _test(self, actual: Any) -> bool:
         op = self.operator
@@ -106,7 +126,10 @@ class RuleCondition(BaseModel):
             if not _is_number(actual):
                 return False
             return actual > self.value if op == "gt" else actual < self.value
-        # custom: a buggy matcher should not take planning down; log it and treat as no match.
+        return self._call_matcher(actual)
+
+    def _call_matcher(self, actual: Any) -> bool:
+        """A buggy matcher should not take planning down; log it and treat as no match."""
         if self.matcher is None:  # unreachable after validation; keeps type checkers honest
             return False
         try:
@@ -138,12 +161,29 @@ class RuleAction(BaseModel):
     change the rule for the next request.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    tool: str
-    options: dict[str, Any] = Field(default_factory=dict)
-    fallbacks: list[str] = Field(default_factory=list)
+    tool: str = Field(validation_alias=AliasChoices("tool", "tool_name"))
+    options: dict[str, Any] = Field(
+        default_factory=dict, validation_alias=AliasChoices("options", "tool_options")
+    )
+    fallbacks: list[str] = Field(
+        default_factory=list, validation_alias=AliasChoices("fallbacks", "fallback_tools")
+    )
     transform: OptionsTransform | None = None
+
+    # 0.3.2 attribute names, read-only views of the same fields
+    @property
+    def tool_name(self) -> str:
+        return self.tool
+
+    @property
+    def tool_options(self) -> dict[str, Any]:
+        return self.options
+
+    @property
+    def fallback_tools(self) -> list[str]:
+        return self.fallbacks
 
     def build_options(self, request: dict[str, Any], context: PlanRequest) -> dict[str, Any]:
         options = copy.deepcopy(self.options)
@@ -160,16 +200,18 @@ class RuleAction(BaseModel):
 class PlanningRule(BaseModel):
     """Conditions (all must match; none = always) plus the action to take.
 
-    Higher ``priority`` is evaluated first; equal priorities keep insertion order.
+    Higher ``priority`` is evaluated first; equal priorities keep insertion order. A rule
+    without an action (0.3.2 allowed ``action=None``) never selects anything: the planner
+    skips it and records that in the decision's metadata.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     name: str
     conditions: list[RuleCondition] = Field(default_factory=list)
-    action: RuleAction
+    action: RuleAction | None = None
     priority: int = 0
-    description: str = ""
+    description: str | None = ""
 
     def matches(self, request: Mapping[str, Any]) -> bool:
         return all(condition.matches(request) for condition in self.conditions)

@@ -9,25 +9,74 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from steer_llm_sdk.errors import RETRYABLE_CATEGORIES, ErrorCategory
 
 BUDGET_KEYS = ("tokens", "cost_usd", "ms")
 
+_RETRY_FLAGS = {
+    "retry_on_timeout": ErrorCategory.TIMEOUT,
+    "retry_on_rate_limit": ErrorCategory.RATE_LIMIT,
+    "retry_on_server_error": ErrorCategory.SERVER_ERROR,
+    "retry_on_network_error": ErrorCategory.NETWORK,
+}
+
 
 class RetryPolicy(BaseModel):
     """Retry shape for provider calls; mapped onto Prefect task retries by the engine."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     max_attempts: int = Field(3, ge=1, le=20, description="Total attempts, first one included.")
     initial_delay: float = Field(0.5, ge=0, description="Seconds before the first retry.")
     backoff_factor: float = Field(2.0, ge=1.0, description="Delay multiplier per retry.")
     max_delay: float = Field(30.0, ge=0, description="Cap on any single delay, seconds.")
-    jitter: float = Field(0.5, ge=0, le=1, description="Prefect retry_jitter_factor.")
+    jitter: float = Field(0.5, ge=0, le=1, description="Prefect retry_jitter_factor.",
+                          validation_alias=AliasChoices("jitter", "jitter_factor"))
     respect_retry_after: bool = True
     retry_on: set[ErrorCategory] = Field(default_factory=lambda: set(RETRYABLE_CATEGORIES))
+    max_total_delay: float | None = Field(
+        None, gt=0, description="Cap on the sum of retry delays; no retry that would exceed it."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retry_on_flags(cls, data: Any) -> Any:
+        """0.3.2 switched categories with booleans (retry_on_timeout=False, ...); they edit
+        ``retry_on``, which stays the one source of truth."""
+        if not isinstance(data, dict) or not any(key in data for key in _RETRY_FLAGS):
+            return data
+        data = dict(data)
+        chosen = set(data.get("retry_on", RETRYABLE_CATEGORIES))
+        for flag, category in _RETRY_FLAGS.items():
+            if flag in data:
+                (chosen.add if data.pop(flag) else chosen.discard)(category)
+        data["retry_on"] = chosen
+        return data
+
+    def should_retry_category(self, category: ErrorCategory | str) -> bool:
+        return ErrorCategory(category) in self.retry_on
+
+    @property
+    def jitter_factor(self) -> float:
+        return self.jitter
+
+    @property
+    def retry_on_timeout(self) -> bool:
+        return ErrorCategory.TIMEOUT in self.retry_on
+
+    @property
+    def retry_on_rate_limit(self) -> bool:
+        return ErrorCategory.RATE_LIMIT in self.retry_on
+
+    @property
+    def retry_on_server_error(self) -> bool:
+        return ErrorCategory.SERVER_ERROR in self.retry_on
+
+    @property
+    def retry_on_network_error(self) -> bool:
+        return ErrorCategory.NETWORK in self.retry_on
 
     def delays(self) -> list[float]:
         """The base delay before each retry (without jitter), capped at ``max_delay``."""
@@ -37,29 +86,56 @@ class RetryPolicy(BaseModel):
         ]
 
 
+BreakerCallback = Callable[[Any], Any]
+
+
 class CircuitBreakerConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     failure_threshold: int = Field(5, ge=1, description="Consecutive failures that open it.")
-    reset_timeout_s: float = Field(30.0, gt=0, description="Seconds open before half-open.")
+    reset_timeout_s: float = Field(30.0, gt=0, description="Seconds open before half-open.",
+                                   validation_alias=AliasChoices("reset_timeout_s", "timeout"))
     success_threshold: int = Field(1, ge=1, description="Successes in half-open to close.")
     enabled: bool = True
+    window_size: float | None = Field(
+        None, gt=0, description="Seconds of history the failure count covers (0.3.2 field)."
+    )
+    half_open_requests: int = Field(1, ge=1, description="Trial calls admitted when half-open.")
+    on_open: BreakerCallback | None = Field(
+        None, exclude=True, description="Called with the breaker when it opens (sync or async)."
+    )
+    on_close: BreakerCallback | None = Field(
+        None, exclude=True, description="Called with the breaker when it closes (sync or async)."
+    )
+
+    @property
+    def timeout(self) -> float:
+        """0.3.2's name for ``reset_timeout_s``."""
+        return self.reset_timeout_s
 
 
 class ReliabilityConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy,
+                               validation_alias=AliasChoices("retry", "retry_policy"))
     default_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
     breakers: dict[str, CircuitBreakerConfig] = Field(
-        default_factory=dict, description="Per-provider overrides keyed by provider name."
+        default_factory=dict, description="Per-provider overrides keyed by provider name; "
+        "a 'default' entry (0.3.2) applies to providers without one.",
+        validation_alias=AliasChoices("breakers", "circuit_breaker_configs"),
     )
     max_fallback_attempts: int = Field(2, ge=0)
     max_total_attempts: int = Field(5, ge=1)
     idempotency_ttl_s: float = Field(24 * 3600, gt=0)
 
     def breaker_for(self, provider: str) -> CircuitBreakerConfig:
-        return self.breakers.get(provider, self.default_breaker)
+        return self.breakers.get(provider) or self.breakers.get("default", self.default_breaker)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """0.3.2's name for ``retry``."""
+        return self.retry
 
 
 class OrchestrationConfig(BaseModel):

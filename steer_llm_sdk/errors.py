@@ -29,7 +29,11 @@ class ErrorCategory(StrEnum):
     TIMEOUT = "timeout"
     NETWORK = "network"
     AUTHENTICATION = "authentication"
+    PERMISSION_DENIED = "permission_denied"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
     INVALID_REQUEST = "invalid_request"
+    VALIDATION = "invalid_request"  # 0.3.2's name for the same category (an enum alias)
     CONTENT_FILTER = "content_filter"
     CIRCUIT_OPEN = "circuit_open"
     UNKNOWN = "unknown"
@@ -39,6 +43,25 @@ RETRYABLE_CATEGORIES = frozenset(
     {ErrorCategory.RATE_LIMIT, ErrorCategory.SERVER_ERROR, ErrorCategory.TIMEOUT,
      ErrorCategory.NETWORK}
 )
+
+
+def category_for_status(status: int | None) -> ErrorCategory:
+    """The category an HTTP status alone implies (no exception type, no body to read)."""
+    if status is None:
+        return ErrorCategory.UNKNOWN
+    if status == 429:
+        return ErrorCategory.RATE_LIMIT
+    if status == 408:
+        return ErrorCategory.TIMEOUT
+    if status >= 500:
+        return ErrorCategory.SERVER_ERROR
+    by_status = {401: ErrorCategory.AUTHENTICATION, 403: ErrorCategory.PERMISSION_DENIED,
+                 404: ErrorCategory.NOT_FOUND, 409: ErrorCategory.CONFLICT}
+    if status in by_status:
+        return by_status[status]
+    if 400 <= status < 500:
+        return ErrorCategory.INVALID_REQUEST
+    return ErrorCategory.UNKNOWN
 
 
 class OrchestratorError(Exception):
@@ -108,20 +131,30 @@ class ToolResolutionError(OrchestratorError):
         super().__init__(f"cannot resolve tool {reference!r}: {reason}")
 
 
-class PlanningError(OrchestratorError):
+class PlanningError(OrchestratorError, ValueError):
+    """Also a ``ValueError``: 0.3.2 planners raised ValueError and callers catch that."""
+
     code = "planning_error"
 
 
 class ProviderError(OrchestratorError):
-    """A provider call failed; ``category`` decides retry, breaker and fallback behaviour."""
+    """A provider call failed; ``category`` decides retry, breaker and fallback behaviour.
+
+    Without a category, ``status_code`` decides it (0.3.2 classified by status code), so
+    ``ProviderError("...", status_code=503)`` is a retryable ``server_error``.
+    """
 
     code = "provider_error"
 
     def __init__(self, message: str, *, category: str = "unknown", provider: str | None = None,
                  status_code: int | None = None, retry_after: float | None = None,
-                 is_retryable: bool | None = None):
+                 is_retryable: bool | None = None,
+                 original_error: BaseException | None = None):
         super().__init__(message)
+        if category == ErrorCategory.UNKNOWN:
+            category = category_for_status(status_code).value
         self.category = category
+        self.original_error = original_error
         self.provider = provider
         self.status_code = status_code
         self.retry_after = retry_after
@@ -130,6 +163,16 @@ class ProviderError(OrchestratorError):
         else:
             self.is_retryable = category in RETRYABLE_CATEGORIES
         self.code = category
+
+    @property
+    def error_category(self) -> ErrorCategory:
+        """0.3.2's name for ``category``, as an ``ErrorCategory``."""
+        return ErrorCategory(self.category)
+
+    @error_category.setter
+    def error_category(self, value: ErrorCategory | str) -> None:
+        self.category = ErrorCategory(value).value
+        self.code = self.category
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "category": self.category, "provider": self.provider,

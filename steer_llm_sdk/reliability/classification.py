@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import openai
 
-from steer_llm_sdk.errors import ErrorCategory, ProviderError
+from steer_llm_sdk.errors import ErrorCategory, ProviderError, category_for_status
 
 try:  # openai>=3 talks HTTP through httpx2; older versions use httpx itself.
     import httpx2 as _httpx2
@@ -30,7 +30,8 @@ __all__ = ["classify_exception", "is_client_error", "parse_retry_after"]
 # say the provider is slow or busy. These never trip a breaker and are never retried.
 _TRANSIENT_4XX = frozenset({408, 429})
 _CLIENT_CATEGORIES = frozenset(
-    {ErrorCategory.AUTHENTICATION, ErrorCategory.INVALID_REQUEST, ErrorCategory.CONTENT_FILTER}
+    {ErrorCategory.AUTHENTICATION, ErrorCategory.PERMISSION_DENIED, ErrorCategory.NOT_FOUND,
+     ErrorCategory.CONFLICT, ErrorCategory.INVALID_REQUEST, ErrorCategory.CONTENT_FILTER}
 )
 _CONTENT_FILTER_MARKERS = (
     "content_filter", "content_policy", "content policy", "content management policy",
@@ -57,6 +58,9 @@ _ADVICE = {
     ErrorCategory.TIMEOUT: "the call timed out; retry, or raise per_agent_timeout_ms",
     ErrorCategory.NETWORK: "the provider was unreachable; check connectivity/base_url and retry",
     ErrorCategory.AUTHENTICATION: "check the API key and its permissions for this model",
+    ErrorCategory.PERMISSION_DENIED: "the key may not use this model or resource; check access",
+    ErrorCategory.NOT_FOUND: "check the model name and the base_url",
+    ErrorCategory.CONFLICT: "the request conflicts with the resource's state; fix and resend",
     ErrorCategory.INVALID_REQUEST: "fix the request (model name, parameters, input size)",
     ErrorCategory.CONTENT_FILTER: "the provider's content policy rejected it; change the input",
     ErrorCategory.UNKNOWN: "unexpected error; see the chained exception",
@@ -89,11 +93,22 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, seconds)
 
 
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """Case-insensitive lookup: httpx headers are, a plain dict ``{"Retry-After": ...}`` is not."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    for key, item in headers.items():
+        if isinstance(key, str) and key.lower() == name:
+            return item
+    return None
+
+
 def _retry_after_from_headers(headers: Mapping[str, str] | None) -> float | None:
     """Prefer the more precise ``retry-after-ms`` (OpenAI/Azure send it), then ``Retry-After``."""
-    if headers is None:
+    if not isinstance(headers, Mapping):
         return None
-    ms = headers.get("retry-after-ms")
+    ms = _header(headers, "retry-after-ms")
     if ms is not None:
         try:
             value = float(ms) / 1000.0
@@ -101,7 +116,7 @@ def _retry_after_from_headers(headers: Mapping[str, str] | None) -> float | None
             value = math.nan
         if math.isfinite(value):
             return max(0.0, value)
-    return parse_retry_after(headers.get("retry-after"))
+    return parse_retry_after(_header(headers, "retry-after"))
 
 
 def _response_of(exc: BaseException) -> Any:
@@ -152,21 +167,10 @@ def _category_for(exc: BaseException, status: int | None) -> ErrorCategory:
         return ErrorCategory.TIMEOUT
     if isinstance(exc, _NETWORK_TYPES):
         return ErrorCategory.NETWORK
-    if status is None:
-        return ErrorCategory.UNKNOWN
-    if status == 429:
-        return ErrorCategory.RATE_LIMIT
-    if status == 408:
-        return ErrorCategory.TIMEOUT
-    if status >= 500:
-        return ErrorCategory.SERVER_ERROR
-    if status in (401, 403):
-        return ErrorCategory.AUTHENTICATION
-    if 400 <= status < 500:
-        if _mentions_content_filter(exc):
-            return ErrorCategory.CONTENT_FILTER
-        return ErrorCategory.INVALID_REQUEST
-    return ErrorCategory.UNKNOWN
+    category = category_for_status(status)
+    if category is ErrorCategory.INVALID_REQUEST and _mentions_content_filter(exc):
+        return ErrorCategory.CONTENT_FILTER
+    return category
 
 
 def classify_exception(exc: BaseException, provider: str | None = None) -> ProviderError:

@@ -113,11 +113,11 @@ def test_network(exc: BaseException) -> None:
     ("cls", "status", "category"),
     [
         (openai.AuthenticationError, 401, ErrorCategory.AUTHENTICATION),
-        (openai.PermissionDeniedError, 403, ErrorCategory.AUTHENTICATION),
+        (openai.PermissionDeniedError, 403, ErrorCategory.PERMISSION_DENIED),
         (openai.BadRequestError, 400, ErrorCategory.INVALID_REQUEST),
-        (openai.NotFoundError, 404, ErrorCategory.INVALID_REQUEST),
+        (openai.NotFoundError, 404, ErrorCategory.NOT_FOUND),
         (openai.UnprocessableEntityError, 422, ErrorCategory.INVALID_REQUEST),
-        (openai.ConflictError, 409, ErrorCategory.INVALID_REQUEST),
+        (openai.ConflictError, 409, ErrorCategory.CONFLICT),
     ],
 )
 def test_client_errors(cls: type[openai.APIStatusError], status: int,
