@@ -147,3 +147,56 @@ def _positive_int(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         return None
     return value
+
+
+# -- the 0.3.2 builders, same names and signatures --------------------------------------------
+# They build the same PlanningRule objects as the builders above; tool options are keyword
+# arguments, as in 0.3.2. Rule names follow 0.3.2 ("type_analysis", "keywords_<tool>").
+
+LOW_BUDGET_TOKENS = 2000  # 0.3.2's thresholds: below either, a budget counts as low
+LOW_BUDGET_COST_USD = 0.10
+
+
+def create_type_based_rule(request_type: Any, tool_name: str, priority: int = 10,
+                           **tool_options: Any) -> PlanningRule:
+    """0.3.2: route requests whose ``type`` equals ``request_type`` to ``tool_name``."""
+    return type_based_rule(request_type, tool_name, priority=priority, options=tool_options,
+                           name=f"type_{request_type}",
+                           description=f"Use {tool_name} for {request_type} requests")
+
+
+def create_keyword_based_rule(keywords: list[str], attribute: str, tool_name: str,
+                              priority: int = 5, **tool_options: Any) -> PlanningRule:
+    """0.3.2: route requests whose ``attribute`` mentions any keyword (whole words here;
+    0.3.2 matched substrings, so "cost" also matched "costume")."""
+    return keyword_rule(keywords, tool_name, field=attribute, priority=priority,
+                        options=tool_options, name=f"keywords_{tool_name}")
+
+
+def create_budget_aware_rule(tool_name: str, low_budget_k: int = 2, high_budget_k: int = 5,
+                             priority: int = 8) -> PlanningRule:
+    """0.3.2: ``k = low_budget_k`` when the budget is low (tokens < 2000 or cost_usd < 0.10),
+    else ``high_budget_k``. The budget is the run's (``PlanRequest.budget``, filled from
+    ``OrchestrationConfig.budget``), else ``request["options"]["budget"]`` where 0.3.2 read
+    it; a missing or malformed budget counts as not low instead of crashing the plan."""
+    if low_budget_k < 1 or high_budget_k < 1:
+        raise ValueError("low_budget_k and high_budget_k must be >= 1")
+
+    def k_for_budget(current: dict[str, Any], request: dict[str, Any],
+                     context: PlanRequest) -> dict[str, Any]:
+        budget = context.budget
+        if budget is None:
+            options = request.get("options") if isinstance(request, dict) else None
+            budget = options.get("budget") if isinstance(options, dict) else None
+        budget = budget if isinstance(budget, dict) else {}
+        tokens, cost = budget.get("tokens"), budget.get("cost_usd")
+        low = (_is_number(tokens) and tokens < LOW_BUDGET_TOKENS) or (
+            _is_number(cost) and cost < LOW_BUDGET_COST_USD)
+        return {**current, "k": low_budget_k if low else high_budget_k}
+
+    return PlanningRule(
+        name=f"budget_aware_{tool_name}",
+        action=RuleAction(tool=tool_name, transform=k_for_budget),
+        priority=priority,
+        description=f"Adjust {tool_name} K value based on budget",
+    )

@@ -40,7 +40,9 @@ class Tool(ABC):
     """A named, versioned analysis. Subclass and implement ``execute``.
 
     ``provider`` names the circuit breaker that guards the tool's calls (e.g. "openai"), so
-    the planner can route around a tool whose provider is failing.
+    the planner can route around a tool whose provider is failing. ``default_options`` are
+    merged under the planner's options when the planner picks this tool; ``capabilities``
+    are free-form labels planners may read.
     """
 
     name: str = ""
@@ -49,6 +51,8 @@ class Tool(ABC):
     provider: str | None = None
     estimated_cost_usd: float | None = None
     estimated_duration_ms: float | None = None
+    default_options: dict[str, Any] | None = None
+    capabilities: tuple[str, ...] | list[str] = ()
 
     def validate_request(self, request: dict[str, Any]) -> None:
         """Raise ValueError naming the field and the fix; the default accepts any dict."""
@@ -57,9 +61,16 @@ class Tool(ABC):
 
     @abstractmethod
     async def execute(
-        self, request: dict[str, Any], options: dict[str, Any], event_sink: Any = None
+        self, request: dict[str, Any], options: dict[str, Any] | None = None,
+        event_manager: Any = None,
     ) -> ToolResult | dict[str, Any] | str:
-        """Run the analysis once. Raise to fail; the engine classifies and may retry."""
+        """Run the analysis once. Raise to fail; the engine classifies and may retry.
+
+        ``event_manager`` receives the run's event emitter. Declare an extra
+        ``context: ToolContext | None = None`` parameter to receive the run facts (IDs,
+        deadline, attempt, breaker config); providers called without an explicit breaker
+        config use the run's anyway.
+        """
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -70,6 +81,8 @@ class Tool(ABC):
             "is_bundle": False,
             "estimated_cost_usd": self.estimated_cost_usd,
             "estimated_duration_ms": self.estimated_duration_ms,
+            "default_options": dict(self.default_options or {}),
+            "capabilities": list(self.capabilities),
         }
 
     def __repr__(self) -> str:

@@ -171,12 +171,13 @@ class BundleTool(Tool):
         return {**super().metadata(), "is_bundle": True, "default_k": self.default_k}
 
     async def execute(
-        self, request: dict[str, Any], options: dict[str, Any], event_sink: Any = None
+        self, request: dict[str, Any], options: dict[str, Any] | None = None,
+        event_manager: Any = None,
     ) -> ToolResult:
         """Sequential, Prefect-free run of all k replicates (no early stop)."""
         from steer_tools.assembly import assemble_bundle
 
-        opts = self.parse_options(options)
+        opts = self.parse_options(options or {})
         started = time.perf_counter()
         replicates: list[Replicate] = []
         for index, seed in enumerate(opts.resolved_seeds()):

@@ -25,6 +25,7 @@ from steer_llm_sdk.providers.pricing import cost_usd
 from steer_llm_sdk.reliability.breakers import get_breaker_registry
 from steer_llm_sdk.reliability.classification import classify_exception
 from steer_llm_sdk.reliability.retry import check_retry_after_budget
+from steer_llm_sdk.reliability.run_context import current_breaker_config
 
 logger = logging.getLogger("steer_llm_sdk.providers.openai")
 
@@ -111,7 +112,8 @@ class OpenAIProvider:
         timeout = timeout_s or self.timeout_s
         if deadline is not None:
             timeout = max(min(timeout, deadline - time.monotonic()), 0.001)
-        breaker_cfg = breaker_config or self.breaker_config or CircuitBreakerConfig()
+        breaker_cfg = (breaker_config or self.breaker_config or current_breaker_config()
+                       or CircuitBreakerConfig())
         client = self._client()
         started = time.perf_counter()
         try:
