@@ -68,7 +68,8 @@ def bundle_output(tool: Tool, run: BundleRun, cfg: OrchestrationConfig,
         status=status,
         errors=errors or None,
         metadata={"bundle_meta": bundle.meta.model_dump(mode="json"),
-                  "confidence": bundle.summary.confidence},
+                  "confidence": bundle.summary.confidence,
+                  "replicate_count": len(bundle.replicates)},
     )
 
 

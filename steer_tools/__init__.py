@@ -1,4 +1,10 @@
-"""The tool contract (Tool, BundleTool), the registry, and Evidence Bundle models."""
+"""The tool contract (Tool, BundleTool), the registry, and Evidence Bundle models.
+
+``LLMBundleTool`` (the built-in prompt bundle tool) loads on first access: it pulls in the
+openai client, which plain tools and the planner do not need.
+"""
+
+from typing import Any
 
 from steer_tools.base import Tool, ToolContext, ToolResult
 from steer_tools.bundle import BundleOptions, BundleTool, ReplicateContext, ReplicateOutput
@@ -18,4 +24,13 @@ __all__ = [
     "Tool", "ToolContext", "ToolResult", "BundleTool", "BundleOptions", "ReplicateContext",
     "ReplicateOutput", "ToolRegistry", "get_global_registry", "EvidenceBundle", "BundleMetadata",
     "BundleSummary", "BundleLimits", "Disagreement", "Replicate", "ReplicateQuality", "Usage",
+    "LLMBundleTool",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LLMBundleTool":
+        from steer_tools.llm_bundle import LLMBundleTool
+
+        return LLMBundleTool
+    raise AttributeError(f"module 'steer_tools' has no attribute {name!r}")

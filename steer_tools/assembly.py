@@ -33,7 +33,7 @@ def assemble_bundle(
             k=options.k,
             k_completed=len(replicates),
             model=models.most_common(1)[0][0] if models else None,
-            seeds=[r.seed for r in replicates],
+            seeds=[r.seed for r in replicates if r.seed is not None],
             early_stopped=early_stopped,
             early_stop_reason=early_stop_reason,
             total_elapsed_ms=round(elapsed_ms, 3),

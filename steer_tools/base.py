@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from steer_llm_sdk.config import CircuitBreakerConfig
-from steer_tools.evidence import Usage
+from steer_tools.evidence import EvidenceBundle, Usage
 
 
 class ToolResult(BaseModel):
@@ -19,6 +19,23 @@ class ToolResult(BaseModel):
     cost_usd: float = 0.0
     cost_breakdown: dict[str, float] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+def as_tool_result(raw: Any) -> ToolResult:
+    """What ``Tool.execute`` returned, as a ToolResult. A plain tool may return an
+    ``EvidenceBundle`` (0.3.2 tools did): its usage, cost and bundle facts then reach the
+    output as they do for a BundleTool (``metadata.bundle_meta``, ``confidence``)."""
+    if isinstance(raw, ToolResult):
+        return raw
+    if isinstance(raw, EvidenceBundle):
+        return ToolResult(
+            content=raw.model_dump(mode="json"), usage=raw.usage_total,
+            cost_usd=raw.cost_total_usd, cost_breakdown=dict(raw.cost_breakdown),
+            metadata={"bundle_meta": raw.meta.model_dump(mode="json"),
+                      "confidence": raw.summary.confidence,
+                      "replicate_count": len(raw.replicates)},
+        )
+    return ToolResult(content=raw)
 
 
 class ToolContext(BaseModel):
@@ -81,7 +98,9 @@ class Tool(ABC):
             "is_bundle": False,
             "estimated_cost_usd": self.estimated_cost_usd,
             "estimated_duration_ms": self.estimated_duration_ms,
-            "default_options": dict(self.default_options or {}),
+            # BundleTool.default_options() is a method (its BundleOptions); only a dict counts
+            "default_options": dict(opts) if isinstance(opts := self.default_options, dict)
+            else {},
             "capabilities": list(self.capabilities),
         }
 

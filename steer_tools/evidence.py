@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class Usage(BaseModel):
@@ -39,7 +39,7 @@ class Replicate(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
     elapsed_ms: float = 0.0
-    seed: int
+    seed: int | None = Field(None, description="None when the provider call took no seed")
     model: str | None = None
 
 
@@ -68,7 +68,9 @@ class BundleSummary(BaseModel):
 class BundleMetadata(BaseModel):
     task: str
     k: int
-    k_completed: int
+    k_completed: int | None = Field(
+        None, description="Replicates that ran; filled from len(replicates) when omitted"
+    )
     model: str | None = None
     seeds: list[int]
     early_stopped: bool = False
@@ -87,6 +89,13 @@ class EvidenceBundle(BaseModel):
         default_factory=dict, description="replicate id -> USD"
     )
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _fill_k_completed(self) -> EvidenceBundle:
+        """0.3.2 bundles omit k_completed; every replicate in the bundle did run."""
+        if self.meta.k_completed is None:
+            self.meta.k_completed = len(self.replicates)
+        return self
 
     @property
     def valid_replicates(self) -> list[Replicate]:

@@ -11,7 +11,7 @@ from prefect.cache_policies import NONE
 from steer_llm_sdk.tasks.runtime import get_session
 
 from steer_llm_sdk.reliability.run_context import use_breaker_config
-from steer_tools.base import Tool, ToolContext, ToolResult
+from steer_tools.base import Tool, ToolContext, ToolResult, as_tool_result
 
 
 @task(name="run-tool", task_run_name="tool-{tool_name}", cache_policy=NONE, persist_result=False)
@@ -28,9 +28,7 @@ async def run_tool(
     with use_breaker_config(context.breaker_config):  # reaches providers the tool calls
         raw = await tool.execute(request, options, session.emitter, **kwargs)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    if isinstance(raw, ToolResult):
-        return raw, elapsed_ms
-    return ToolResult(content=raw), elapsed_ms
+    return as_tool_result(raw), elapsed_ms
 
 
 def _tool_context(session: Any, tool: Tool, tool_name: str) -> ToolContext:

@@ -219,6 +219,15 @@ async def guarded_call(
     return result
 
 
+def _config_listeners(config: CircuitBreakerConfig) -> list[Any]:
+    """The config's on_open/on_close callbacks, as a listener (none when unset)."""
+    if config.on_open is None and config.on_close is None:
+        return []
+    from steer_llm_sdk.reliability.breaker_callbacks import CallbackListener
+
+    return [CallbackListener(config)]
+
+
 class BreakerRegistry:
     """One breaker per provider endpoint name, shared by every flow and task in the process."""
 
@@ -237,7 +246,7 @@ class BreakerRegistry:
                     reset_timeout=config.reset_timeout_s,
                     success_threshold=config.success_threshold,
                     exclude=[is_client_error],
-                    listeners=[self.listener],
+                    listeners=[self.listener, *_config_listeners(config)],
                     name=provider,
                     throw_new_error_on_trip=False,
                 )

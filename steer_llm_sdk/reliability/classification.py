@@ -24,7 +24,7 @@ try:  # openai>=3 talks HTTP through httpx2; older versions use httpx itself.
 except ImportError:  # pragma: no cover - depends on the installed openai
     _httpx2 = None
 
-__all__ = ["classify_exception", "is_client_error", "parse_retry_after"]
+__all__ = ["classify_exception", "is_client_error", "parse_retry_after", "user_advice"]
 
 # 4xx statuses that mean "the provider is fine, our request is not" - except 408/429, which
 # say the provider is slow or busy. These never trip a breaker and are never retried.
@@ -63,8 +63,15 @@ _ADVICE = {
     ErrorCategory.CONFLICT: "the request conflicts with the resource's state; fix and resend",
     ErrorCategory.INVALID_REQUEST: "fix the request (model name, parameters, input size)",
     ErrorCategory.CONTENT_FILTER: "the provider's content policy rejected it; change the input",
+    ErrorCategory.CIRCUIT_OPEN: "the provider's breaker is open; wait or configure a fallback",
     ErrorCategory.UNKNOWN: "unexpected error; see the chained exception",
 }
+
+
+def user_advice(category: ErrorCategory | str) -> str:
+    """What a user should do about an error of ``category``, as one sentence."""
+    advice = _ADVICE.get(ErrorCategory(category), _ADVICE[ErrorCategory.UNKNOWN])
+    return advice[0].upper() + advice[1:] + "."
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -119,6 +126,14 @@ def _retry_after_from_headers(headers: Mapping[str, str] | None) -> float | None
     return parse_retry_after(_header(headers, "retry-after"))
 
 
+def _retry_after_attribute(exc: BaseException) -> float | None:
+    """Some SDK errors (and 0.3.2's) carry the server's wait as ``exc.retry_after``."""
+    value = getattr(exc, "retry_after", None)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return max(0.0, float(value))
+
+
 def _response_of(exc: BaseException) -> Any:
     return getattr(exc, "response", None)
 
@@ -155,6 +170,34 @@ def is_client_error(exc: BaseException) -> bool:
     return False
 
 
+# Last resort for exceptions that carry neither a known type nor a status (a tool's own
+# ``Exception("rate limit exceeded")``): 0.3.2 classified them by message. Checked in order
+# (a "connection error: timeout" is a timeout). Programming errors are never read this way:
+# a ValueError("timeout must be > 0") says nothing about the provider.
+_MESSAGE_PATTERNS: tuple[tuple[ErrorCategory, tuple[str, ...]], ...] = (
+    (ErrorCategory.RATE_LIMIT, ("rate limit", "rate_limit", "too many requests")),
+    (ErrorCategory.AUTHENTICATION, ("invalid api key", "incorrect api key", "unauthorized",
+                                    "authentication")),
+    (ErrorCategory.CONTENT_FILTER, ("content filter",) + _CONTENT_FILTER_MARKERS),
+    (ErrorCategory.TIMEOUT, ("timed out", "timeout")),
+    (ErrorCategory.SERVER_ERROR, ("server error", "overloaded", "service unavailable",
+                                  "bad gateway", "internal error")),
+    (ErrorCategory.NETWORK, ("connection refused", "connection reset", "connection error")),
+)
+_NOT_BY_MESSAGE = (ValueError, TypeError, KeyError, AttributeError, AssertionError,
+                   NotImplementedError)
+
+
+def _category_from_message(exc: BaseException) -> ErrorCategory:
+    if isinstance(exc, _NOT_BY_MESSAGE):
+        return ErrorCategory.UNKNOWN
+    text = str(exc).lower()
+    for category, markers in _MESSAGE_PATTERNS:
+        if any(marker in text for marker in markers):
+            return category
+    return ErrorCategory.UNKNOWN
+
+
 def _category_for(exc: BaseException, status: int | None) -> ErrorCategory:
     """Pick the category; order matters (APITimeoutError is an APIConnectionError, etc.)."""
     if isinstance(exc, openai.ContentFilterFinishReasonError):
@@ -167,6 +210,8 @@ def _category_for(exc: BaseException, status: int | None) -> ErrorCategory:
         return ErrorCategory.TIMEOUT
     if isinstance(exc, _NETWORK_TYPES):
         return ErrorCategory.NETWORK
+    if status is None:
+        return _category_from_message(exc)
     category = category_for_status(status)
     if category is ErrorCategory.INVALID_REQUEST and _mentions_content_filter(exc):
         return ErrorCategory.CONTENT_FILTER
@@ -189,6 +234,8 @@ def classify_exception(exc: BaseException, provider: str | None = None) -> Provi
         status in (429, 503)
     ):
         retry_after = _retry_after_from_headers(getattr(_response_of(exc), "headers", None))
+    if retry_after is None and category is ErrorCategory.RATE_LIMIT:
+        retry_after = _retry_after_attribute(exc)
 
     name = provider or "provider"
     where = f"HTTP {status}" if status is not None else type(exc).__name__
