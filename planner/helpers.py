@@ -151,7 +151,10 @@ def _positive_int(value: Any) -> int | None:
 
 # -- the 0.3.2 builders, same names and signatures --------------------------------------------
 # They build the same PlanningRule objects as the builders above; tool options are keyword
-# arguments, as in 0.3.2. Rule names follow 0.3.2 ("type_analysis", "keywords_<tool>").
+# arguments, as in 0.3.2. Rule names follow 0.3.2 ("keywords_<tool>", "budget_aware_<tool>")
+# except that a type rule's name also carries its tool ("type_analysis_<tool>"): names are
+# unique per planner here (remove_rule needs that), and 0.3.2 code routinely registers two
+# type rules for one type at different priorities.
 
 LOW_BUDGET_TOKENS = 2000  # 0.3.2's thresholds: below either, a budget counts as low
 LOW_BUDGET_COST_USD = 0.10
@@ -161,7 +164,7 @@ def create_type_based_rule(request_type: Any, tool_name: str, priority: int = 10
                            **tool_options: Any) -> PlanningRule:
     """0.3.2: route requests whose ``type`` equals ``request_type`` to ``tool_name``."""
     return type_based_rule(request_type, tool_name, priority=priority, options=tool_options,
-                           name=f"type_{request_type}",
+                           name=f"type_{request_type}_{tool_name}",
                            description=f"Use {tool_name} for {request_type} requests")
 
 
