@@ -31,6 +31,7 @@ from steer_llm_sdk.orchestration.orchestrator import BaseOrchestrator, Orchestra
 from steer_llm_sdk.orchestration.reliable import ReliableOrchestrator
 from steer_llm_sdk.output import OrchestrationOutput
 from steer_llm_sdk.planner import (
+    ExecutionStrategy,
     PlanDecision,
     Planner,
     PlanningRule,
@@ -41,7 +42,7 @@ from steer_llm_sdk.planner import (
     ToolMetadata,
 )
 from steer_llm_sdk.reliability.retry import AdvancedRetryManager
-from steer_tools.base import Tool, ToolResult
+from steer_tools.base import Tool, ToolContext, ToolResult
 from steer_tools.bundle import BundleOptions, BundleTool, ReplicateContext, ReplicateOutput
 from steer_tools.evidence import (
     BundleLimits,
@@ -70,6 +71,7 @@ __all__ = [
     "AdvancedRetryManager",
     # tools
     "Tool",
+    "ToolContext",
     "ToolResult",
     "BundleTool",
     "BundleOptions",
@@ -94,6 +96,7 @@ __all__ = [
     "RuleAction",
     "PlanRequest",
     "PlanDecision",
+    "ExecutionStrategy",
     "ToolMetadata",
     # errors
     "OrchestratorError",

@@ -14,6 +14,8 @@ EXPECTED = {
     "OrchestratorError", "ToolExecutionError", "BudgetExceeded", "ConflictError",
     "ToolResolutionError", "PlanningError", "ProviderError", "CircuitOpenError",
     "FallbackExhausted", "ErrorCategory",
+    # 0.3.2 compatibility: the tool's run facts (execute(..., context=)) and the strategy enum
+    "ToolContext", "ExecutionStrategy",
 }
 
 
