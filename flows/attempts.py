@@ -101,7 +101,7 @@ async def _chain(session: RunSession, session_id: str, request: dict[str, Any],
         fallbacks = [*fallbacks, *(t for t in decision.fallback_tools if t not in fallbacks)]
         await label_flow_run(tool_ref, cfg.trace_id or "")
     chain = [tool_ref, *(t for t in fallbacks if t != tool_ref)]
-    if not cfg.enable_fallback:
+    if not (cfg.enable_fallback and session.reliability.enable_fallback):
         chain = chain[:1]
     limit = min(1 + session.reliability.max_fallback_attempts,
                 session.reliability.max_total_attempts)

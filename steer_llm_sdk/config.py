@@ -126,6 +126,9 @@ class ReliabilityConfig(BaseModel):
         validation_alias=AliasChoices("breakers", "circuit_breaker_configs"),
     )
     max_fallback_attempts: int = Field(2, ge=0)
+    enable_fallback: bool = Field(
+        True, description="False: never fall back (0.3.2 field; as OrchestrationConfig's)."
+    )
     max_total_attempts: int = Field(5, ge=1)
     idempotency_ttl_s: float = Field(24 * 3600, gt=0)
 

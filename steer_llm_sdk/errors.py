@@ -117,7 +117,7 @@ class ConflictError(OrchestratorError):
         self.key = key
         super().__init__(
             message
-            or f"idempotency key {key!r} was already used with a different request. "
+            or f"idempotency key {key!r} was already used with different request data. "
             "Use a new key for a new request, or resend the original request."
         )
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from steer_llm_sdk.errors import ProviderError
+from steer_llm_sdk.errors import ConflictError, ProviderError
 from steer_llm_sdk.orchestration import (
     BundleMetadata,
     BundleSummary,
@@ -125,6 +125,8 @@ async def test_reliable_orchestrator_positional_signature_retries_503(registry, 
     second = await keyed.run(request="test", tool_name="compat_retry", options=cfg)
     assert len(tool.calls) == 4 and second.content == first.content
     assert second.metadata.get("idempotent_replay") is True
+    with pytest.raises(ConflictError, match="used with different request"):
+        await keyed.run(request="other", tool_name="compat_retry", options=cfg)
     with pytest.raises(TypeError, match="not both"):
         ReliableOrchestrator(idempotency_store=store, idempotency_manager=store)
 
@@ -153,6 +155,17 @@ async def test_unknown_retryable_error_is_retried_and_falls_back(registry):
     out = await orch.run("q", "compat_plain", options=cfg)
     assert len(plain.calls) == 1 and out.status == "failed"
     assert len(backup.calls) == 1  # only the first run fell back
+
+
+async def test_reliability_config_enable_fallback_false(registry):
+    tool = CountingTool("compat_nofb", [retryable(503)])
+    backup = CountingTool("compat_nofb_backup")
+    registry.register_tool(tool)
+    registry.register_tool(backup)
+    config = ReliabilityConfig(retry_policy=RetryPolicy(max_attempts=1), enable_fallback=False)
+    out = await ReliableOrchestrator(reliability_config=config).run(
+        "q", "compat_nofb", options=OrchestrationConfig(fallback_tools=["compat_nofb_backup"]))
+    assert out.status == "failed" and len(tool.calls) == 1 and backup.calls == []
 
 
 class ProviderTool(Tool):
