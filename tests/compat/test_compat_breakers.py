@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from steer_llm_sdk.config import CircuitBreakerConfig, ReliabilityConfig
-from steer_llm_sdk.errors import CircuitOpenError, ProviderError
+from steer_llm_sdk.errors import ProviderError
 from steer_llm_sdk.reliability import BreakerRegistry
 
 
@@ -48,8 +48,7 @@ async def test_on_open_and_async_on_close_fire_on_transitions():
         with pytest.raises(ProviderError):
             await registry.call("compat-cb", config, fail)
     assert opened == ["compat-cb"] and closed == []
-    with pytest.raises(CircuitOpenError):
-        await registry.call("compat-cb", config, ok)
+    assert registry.states()["compat-cb"] == "open"
     await asyncio.sleep(0.06)  # reset timeout elapses: the next call is the half-open trial
     assert await registry.call("compat-cb", config, ok) == "ok"
     for _ in range(3):  # the coroutine callback was scheduled on this loop; let it run
