@@ -39,6 +39,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Interval
 from prefect.settings import get_current_settings
 from prefect.types.entrypoint import EntrypointType
+from steer_llm_sdk.deployments.results import result_serializer
 from steer_llm_sdk.flows.orchestrate import orchestrate
 
 from steer_llm_sdk.config import OrchestrationConfig
@@ -80,9 +81,11 @@ def results_dir() -> Path:
 def deployed_flow(storage_dir: Path | None = None) -> Flow[..., Any]:
     """The orchestration flow as deployed: results persisted where a trigger can read them."""
     # A Path (not an unsaved block) needs no server at import time; Prefect writes results under
-    # it with absolute keys, which readers resolve without the writer's settings.
+    # it with absolute keys, which readers resolve without the writer's settings. The file is
+    # the OrchestrationOutput as plain JSON, not cloudpickle (deployments/results.py).
     return orchestrate.with_options(persist_result=True,
-                                    result_storage=storage_dir or results_dir())
+                                    result_storage=storage_dir or results_dir(),
+                                    result_serializer=result_serializer())
 
 
 # Module-level so a worker can import it by entry point (see ENTRYPOINT and prefect.yaml).
