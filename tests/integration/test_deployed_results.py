@@ -50,6 +50,16 @@ async def test_deployed_result_is_a_json_record_trigger_reads(tmp_path):
     assert stored["status"] == "succeeded"
     assert state.data.serializer.type == "json"  # the record Prefect keeps in the run's state
 
+    # docs/deployments.md's REST example: the run's artifacts, without the unnamed result record
+    run_filter = {"flow_run_id": {"any_": [str(state.state_details.flow_run_id)]}}
+    async with get_client() as client:
+        every = (await client._client.post("/artifacts/filter",
+                                           json={"artifacts": run_filter})).json()
+        named = (await client._client.post("/artifacts/filter", json={
+            "artifacts": {**run_filter, "key": {"exists_": True}}})).json()
+    assert None in {a["key"] for a in every}  # what the example used to list too
+    assert sorted(a["key"] for a in named) == ["evidence-fields", "evidence-summary"]
+
 
 @pytest.mark.usefixtures("worker_env")
 async def test_results_pickled_by_earlier_versions_still_read(tmp_path):
