@@ -8,7 +8,10 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	@# setuptools' note "Editable installation ... careful with folders in your working directory
+	@# with the same name as your package" concerns any non-src layout; here those folders are
+	@# the package itself, so there is nothing to act on (other warnings still show)
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q -e '.[dev]'
 	@# an editable install leaves our modules uncompiled, and with PYTHONDONTWRITEBYTECODE set
 	@# every process would compile them again (~0.1-0.2 s of each cold start)
 	$(BIN)/python -m compileall -q steer_llm_sdk steer_tools planner flows tasks deployments

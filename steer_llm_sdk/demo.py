@@ -2,6 +2,8 @@
 
 Without OPENAI_API_KEY it starts the bundled OpenAI-compatible simulator on 127.0.0.1 and runs
 against it (same openai client, HTTP, breakers and retries); with a key it calls OpenAI.
+It ends with where the wall time went: the analysis itself takes milliseconds against the
+simulator, while starting Python and Prefect (above all Prefect's embedded server) takes seconds.
 """
 
 from __future__ import annotations
@@ -9,11 +11,38 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 
-from steer_llm_sdk.quiet import quiet_prefect_console, ui_url_for
+_STARTED = time.perf_counter()  # this module loads first: ~ the start of the process
+
+from steer_llm_sdk.quiet import quiet_prefect_console, ui_url_for  # noqa: E402
 
 QUESTION = ("Migrate our 40-service monolith's billing module to an event-driven design in "
             "one quarter with a team of four engineers, without downtime.")
+
+
+async def _prefect_server() -> str:
+    """Connect to the Prefect API before the run, so its start-up is timed on its own: the
+    running `steer server` if there is one (steer_llm_sdk.local_server), else Prefect's embedded
+    server, which starts here (what the flow run would otherwise do first)."""
+    from prefect.client.orchestration import get_client
+
+    from steer_llm_sdk.ephemeral import (
+        ephemeral_mode,
+        use_local_steer_server,
+        use_patched_ephemeral_server,
+    )
+
+    if not ephemeral_mode():
+        where = "at PREFECT_API_URL"
+    elif use_local_steer_server():
+        where = "the running `steer server`"
+    else:
+        use_patched_ephemeral_server()
+        where = "Prefect's embedded server, started for this process"
+    async with get_client() as client:
+        await client.api_healthcheck()
+    return where
 
 
 async def _run(base_url: str | None, api_key: str | None) -> int:
@@ -29,6 +58,10 @@ async def _run(base_url: str | None, api_key: str | None) -> int:
     client = SteerLLMClient()
     client.register_tool(tool, replace=True)
     print(f"Registered tools: {client.list_tools()}")
+    imported = time.perf_counter()
+    where = await _prefect_server()
+    server_ready = time.perf_counter()
+    print(f"Prefect API: {where} ({server_ready - imported:.1f} s)")
     print(f"Question: {QUESTION}\nRunning k=5 replicates as one Prefect flow run...\n")
     events: list[str] = []
     out = await Orchestrator().run(
@@ -36,13 +69,19 @@ async def _run(base_url: str | None, api_key: str | None) -> int:
         OrchestrationConfig(budget={"cost_usd": 0.50}),
         on_event=lambda e: events.append(e.type),
     )
+    finished = time.perf_counter()
     print(format_report(out, ui_url=ui_url_for(out.metadata.get("flow_run_id"))))
     print(f"Events: {' > '.join(dict.fromkeys(events))}")
-    if not os.environ.get("PREFECT_API_URL"):
-        print("\nThis run used Prefect's embedded server (no UI). To inspect runs in the "
-              "Prefect UI:\n  .venv/bin/steer server start   # prints the UI address and the "
-              "PREFECT_API_URL to export\n  export PREFECT_API_URL=http://127.0.0.1:4200/api && "
-              "make demo   # then open the printed link")
+    print(f"\nWall time {finished - _STARTED:.1f} s: Python and imports "
+          f"{imported - _STARTED:.1f} s, Prefect API ready {server_ready - imported:.1f} s, "
+          f"the flow run {finished - server_ready:.1f} s, of which the analysis itself "
+          f"{out.elapsed_ms / 1000:.2f} s (5 LLM calls + statistics); the rest of the flow run "
+          "is Prefect's own work (creating it, recording states, task runs and artifacts).")
+    if "embedded" in where:
+        print("\nThat embedded server has no UI and stops with this process. To skip its start-up "
+              "and see runs in the Prefect UI:\n  .venv/bin/steer server start   # once; prints "
+              "the UI address\n  make demo                      # this and later runs (and your "
+              "scripts) find it by themselves")
     return 0 if out.status != "failed" else 1
 
 

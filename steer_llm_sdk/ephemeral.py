@@ -5,16 +5,28 @@ default (a user's first run needs nothing installed) and change only the module 
 runs, so its SQLite transactions wait instead of failing (see steer_llm_sdk.prefect_server).
 The command mirrors Prefect 3.9's ``SubprocessASGIServer._run_uvicorn_command``. Opt out with
 STEER_PATCH_EPHEMERAL_SERVER=0.
+
+That temporary server's anonymous usage telemetry is off unless the user set
+PREFECT_SERVER_ANALYTICS_ENABLED (environment or Prefect profile): offline, every start logged
+``ERROR | prefect.server.services.telemetry - Failed to send telemetry`` into the user's
+script. The CLI turns it off the same way (steer_llm_sdk.quiet).
+
+Before any of that, :func:`use_local_steer_server` lets a script find the server `steer server
+start` runs, as the CLI does (steer_llm_sdk.local_server; STEER_DISCOVER_SERVER=0 opts out).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 from typing import Any
 
 _APPLIED = False
+# Defaults for the temporary server only; the user's environment and profile override them.
+_SERVER_ENV_DEFAULTS = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+logger = logging.getLogger("steer_llm_sdk")
 
 
 def _command(port: int) -> list[str]:
@@ -54,10 +66,54 @@ def use_patched_ephemeral_server() -> bool:
                       "PREFECT__SERVER_FINAL": "1"}
         return subprocess.Popen(
             args=_command(self.port),
-            env={**os.environ, **server_env,
+            env={**_SERVER_ENV_DEFAULTS, **os.environ, **server_env,
                  **get_current_settings().to_environment_variables(exclude_unset=True)},
         )
 
     SubprocessASGIServer._run_uvicorn_command = _run_uvicorn_command
     _APPLIED = True
     return True
+
+
+def use_local_steer_server() -> str | None:
+    """In ephemeral mode, point this process at the server `steer server start` runs (when one
+    answers in STEER_HOME) instead of starting a temporary one; returns its API URL or None.
+
+    Sets PREFECT_API_URL for the whole process, as the CLI does before importing Prefect, and
+    refreshes Prefect's global settings so the change applies to everything that follows.
+    Never switches once this process has started a temporary server (its runs, events and logs
+    would be split over two servers), and never overrides a configured PREFECT_API_URL."""
+    if not ephemeral_mode() or _temporary_server_started():
+        return None
+    from steer_llm_sdk.local_server import discovered_api_url
+
+    api_url = discovered_api_url()
+    if api_url is None:
+        return None
+    os.environ["PREFECT_API_URL"] = api_url
+    _refresh_prefect_settings()
+    if ephemeral_mode():  # the caller pinned settings in a context of its own: leave it be
+        os.environ.pop("PREFECT_API_URL", None)
+        _refresh_prefect_settings()
+        return None
+    logger.info("using the local steer server: PREFECT_API_URL=%s (%s=0 turns this off)",
+                api_url, "STEER_DISCOVER_SERVER")
+    return api_url
+
+
+def _temporary_server_started() -> bool:
+    """Without importing Prefect's server module (~4 s) when nothing has imported it yet."""
+    module = sys.modules.get("prefect.server.api.server")
+    server_cls = getattr(module, "SubprocessASGIServer", None)
+    return bool(getattr(server_cls, "_instances", None))
+
+
+def _refresh_prefect_settings() -> None:
+    """Prefect reads the environment once, into a process-global settings context."""
+    import prefect.context
+
+    refresh = getattr(prefect.context, "refresh_global_settings_context", None)
+    if refresh is not None:
+        refresh()
+    else:  # older Prefect 3: the same step by hand
+        prefect.context.GLOBAL_SETTINGS_CONTEXT = prefect.context.root_settings_context()

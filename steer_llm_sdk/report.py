@@ -48,7 +48,8 @@ def format_report(out: OrchestrationOutput, *, ui_url: str | None = None) -> str
     usage = out.usage or {}
     lines.append(f"Tokens: {usage.get('total_tokens', 0)} (prompt {usage.get('prompt_tokens', 0)}"
                  f", completion {usage.get('completion_tokens', 0)})   "
-                 f"cost: ${out.cost_usd or 0:.6f}   elapsed: {out.elapsed_ms:.0f} ms")
+                 f"cost: ${out.cost_usd or 0:.6f}   "
+                 f"analysis: {out.elapsed_ms:.0f} ms (in the flow run, not Prefect's start-up)")
     if out.errors:
         lines.append("Errors:")
         for name, err in out.errors.items():

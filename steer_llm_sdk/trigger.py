@@ -103,6 +103,10 @@ async def ensure_server(api_url: str | None = None, timeout_s: float = 3.0) -> s
     """Fail fast with a one-line reason instead of the client's retries against a dead URL."""
     import httpx
 
+    if not api_url and not configured_api_url():
+        from steer_llm_sdk.ephemeral import use_local_steer_server
+
+        use_local_steer_server()  # `steer server start`'s server, as the CLI finds it
     api_url = api_url or configured_api_url()
     if not api_url:
         raise ServerUnavailableError(None)

@@ -15,7 +15,7 @@ from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.reliability.breakers import get_breaker_registry
 
 
-@task(name="plan", cache_policy=NONE, persist_result=False)
+@task(name="plan", task_run_name="plan", cache_policy=NONE, persist_result=False)  # no suffix
 async def _plan(session_id: str, request: dict[str, Any],
                 context: PlanRequest) -> PlanDecision:
     session = get_session(session_id)

@@ -17,7 +17,9 @@ from steer_tools.assembly import assemble_bundle
 from steer_tools.evidence import EvidenceBundle, Replicate
 
 
-@task(name="compute-statistics", cache_policy=NONE, persist_result=False)
+# task_run_name: the name the docs and the UI show, without Prefect's random "-316" suffix
+@task(name="compute-statistics", task_run_name="compute-statistics", cache_policy=NONE,
+      persist_result=False)
 async def compute_statistics(
     session_id: str,
     tool_name: str,

@@ -25,6 +25,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # click's plain help: flags read as flags (rich help labels them "<bool>", --help included)
+    # and `steer --help` does not import rich
+    rich_markup_mode=None,
 )
 server_app = typer.Typer(
     help="A local Prefect server (UI + API) in the background, shared by later commands.",

@@ -96,12 +96,12 @@ def prepare_prefect(*, reuse_server: bool = True) -> None:
     quiet_prefect_console()
     if not reuse_server or os.environ.get("PREFECT_API_URL") or "prefect" in sys.modules:
         return
-    from steer_llm_sdk.cli._server import running_server
+    from steer_llm_sdk.local_server import discovered_api_url
 
-    server = running_server()
-    if server is not None:
-        os.environ["PREFECT_API_URL"] = server["api_url"]
-        note(f"using the local steer server: PREFECT_API_URL={server['api_url']}")
+    api_url = discovered_api_url()  # the same lookup scripts make (STEER_DISCOVER_SERVER=0: off)
+    if api_url is not None:
+        os.environ["PREFECT_API_URL"] = api_url
+        note(f"using the local steer server: PREFECT_API_URL={api_url}")
 
 
 def require_server() -> str:

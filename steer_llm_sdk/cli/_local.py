@@ -24,7 +24,8 @@ ToolArg = Annotated[str, typer.Argument(
     help="Tool: a registered name, an entry point (see `steer tools`) or 'module:attribute'.")]
 RequestArg = Annotated[str, typer.Argument(
     help='The request: a JSON object (\'{"query": "..."}\') or plain text (becomes the query).')]
-KOpt = Annotated[int | None, typer.Option("--k", min=1, help="Replicates for bundle tools.")]
+KOpt = Annotated[int | None, typer.Option(
+    "--k", min=2, max=50, help="Replicates for bundle tools.")]
 OptionsOpt = Annotated[str | None, typer.Option(
     "--options", help="Tool options as a JSON object, e.g. '{\"early_stop\": false}'.")]
 ConfigOpt = Annotated[str | None, typer.Option(
@@ -74,6 +75,7 @@ def run(tool: ToolArg, request: RequestArg, k: KOpt = None, options: OptionsOpt 
         as_json: JsonOpt = False) -> None:
     """Run TOOL on REQUEST now, in this process, as one Prefect flow run; print the report.
 
+    \b
     Example: steer run feasibility '{"query": "Ship v2 in a week"}' --k 5 --simulator
     """
     payload = parse_request(request)

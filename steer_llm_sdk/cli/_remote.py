@@ -28,6 +28,9 @@ def serve(
     cron: Annotated[str, typer.Option(
         help="Cron schedule (UTC) of the feasibility-daily deployment.")] = "0 7 * * *",
     limit: Annotated[int | None, typer.Option(help="Max flow runs at once.")] = None,
+    poll: Annotated[float | None, typer.Option(
+        min=0.1, help="Seconds between checks for due runs; a triggered run waits up to one "
+        "poll to start. Default 2, or PREFECT_RUNNER_POLL_FREQUENCY if set.")] = None,
 ) -> None:
     """Serve the deployments (feasibility-daily, feasibility-interval) until Ctrl-C.
 
@@ -39,7 +42,7 @@ def serve(
         note(f"serving against PREFECT_API_URL={api_url}; Ctrl-C stops (schedules pause)")
         from steer_llm_sdk.deployments.serve import serve_deployments
 
-        serve_deployments(interval_s=interval, cron=cron, limit=limit)
+        serve_deployments(interval_s=interval, cron=cron, limit=limit, poll_s=poll)
 
 
 def trigger(
@@ -61,6 +64,7 @@ def trigger(
 ) -> None:
     """Start a run of a deployment through the Prefect API; prints the flow run id.
 
+    \b
     Example: steer trigger feasibility-daily '{"query": "Ship v2 in a week"}' --k 3 --wait
     """
     payload = parse_request(request) if request is not None else None
@@ -146,6 +150,25 @@ async def recent_runs(limit: int, deployment: str | None,
     return rows
 
 
+def runs_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Header and one line per run; each column as wide as its longest value, so long run,
+    deployment or tool names never push the columns after them out of line."""
+    cells = [[
+        row["start"].strftime("%Y-%m-%d %H:%M:%S") if row["start"] else "-",
+        row["state"] or "-", row["name"] or "-", row["deployment"] or "-", row["tool"] or "-",
+        f"{row['confidence']:.3f}" if row["confidence"] is not None else "-",
+        f"{row['cost_usd']:.6f}" if row["cost_usd"] is not None else "-",
+        row["flow_run_id"],
+    ] for row in rows]
+    header = ["started (UTC)", "state", "name", "deployment", "tool", "conf", "cost $",
+              "flow run id"]
+    right = {5, 6}  # numbers
+    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
+    return ["  ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+                      for i, cell in enumerate(line)).rstrip()
+            for line in [header, *cells]]
+
+
 def runs(
     limit: Annotated[int, typer.Option(min=1, help="How many runs.")] = 20,
     deployment: Annotated[str | None, typer.Option(help="Only runs of this deployment.")] = None,
@@ -167,14 +190,7 @@ def runs(
     if not rows:
         typer.echo("no orchestration runs yet: try `steer trigger feasibility-daily --wait`")
         return
-    typer.echo(f"{'started (UTC)':<19}  {'state':<10}  {'name':<26}  {'deployment':<20}  "
-               f"{'tool':<14}  {'conf':>5}  {'cost $':>9}  flow run id")
-    for row in rows:
-        start = row["start"].strftime("%Y-%m-%d %H:%M:%S") if row["start"] else "-"
-        conf = f"{row['confidence']:.3f}" if row["confidence"] is not None else "-"
-        cost = f"{row['cost_usd']:.6f}" if row["cost_usd"] is not None else "-"
-        typer.echo(f"{start:<19}  {row['state'] or '-':<10}  {row['name'] or '-':<26}  "
-                   f"{row['deployment'] or '-':<20}  {row['tool'] or '-':<14}  {conf:>5}  "
-                   f"{cost:>9}  {row['flow_run_id']}")
+    for line in runs_table(rows):
+        typer.echo(line)
     base = api_url.rstrip("/").removesuffix("/api")
     typer.echo(f"UI: {base}/runs  (a run: {base}/runs/flow-run/<flow run id>)")

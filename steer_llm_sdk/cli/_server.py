@@ -4,7 +4,8 @@ Why: the embedded server Prefect starts per process costs 6-13 s and has no UI; 
 on 127.0.0.1 starts once (3-4 s, ~13 s on a fresh database), serves the UI, and every later
 command reuses it through PREFECT_API_URL. State lives in STEER_HOME (default ~/.steer):
 ``server.pid`` (the process id), ``server.json`` (its URLs) and ``server.log``.
-Stdlib only: `steer server status` must not pay for importing Prefect.
+Stdlib only: `steer server status` must not pay for importing Prefect. Reading that state
+(and finding the server from any process) is steer_llm_sdk.local_server.
 """
 
 from __future__ import annotations
@@ -17,70 +18,25 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+from steer_llm_sdk.local_server import (
+    healthy,
+    log_file,
+    read_state,
+    running_server,
+    steer_home,
+)
+from steer_llm_sdk.local_server import pid_file as _pid_file
+from steer_llm_sdk.local_server import state_file as _state_file
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "ServerStartError", "free_port", "healthy",
+           "log_file", "read_state", "running_server", "start_server", "steer_home",
+           "stop_server", "wait_healthy"]
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4200
-
-
-def steer_home() -> Path:
-    return Path(os.environ.get("STEER_HOME") or "~/.steer").expanduser()
-
-
-def _pid_file() -> Path:
-    return steer_home() / "server.pid"
-
-
-def _state_file() -> Path:
-    return steer_home() / "server.json"
-
-
-def log_file() -> Path:
-    return steer_home() / "server.log"
-
-
-def healthy(api_url: str, timeout_s: float = 1.0) -> bool:
-    try:
-        with urllib.request.urlopen(api_url.rstrip("/") + "/health", timeout=timeout_s) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():  # a recycled pid must not be mistaken for our server
-        args = cmdline.read_bytes().split(b"\0")
-        return b"prefect" in b" ".join(args) and b"server" in args
-    return True
-
-
-def read_state() -> dict[str, Any] | None:
-    """The recorded server if its process is still alive (healthy or still starting)."""
-    try:
-        pid = int(_pid_file().read_text().strip())
-        state = json.loads(_state_file().read_text())
-    except (OSError, ValueError):
-        return None
-    if not _alive(pid):
-        return None
-    return {**state, "pid": pid}
-
-
-def running_server() -> dict[str, Any] | None:
-    """The recorded server if it answers its health check, else None."""
-    state = read_state()
-    if state is None or not healthy(state["api_url"]):
-        return None
-    return state
 
 
 def _port_free(host: str, port: int) -> bool:

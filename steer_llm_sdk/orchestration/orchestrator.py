@@ -14,7 +14,11 @@ from prefect import tags as prefect_tags
 
 from steer_llm_sdk.api_tls import fast_http_api_clients
 from steer_llm_sdk.config import OrchestrationConfig, ReliabilityConfig
-from steer_llm_sdk.ephemeral import ephemeral_mode, use_patched_ephemeral_server
+from steer_llm_sdk.ephemeral import (
+    ephemeral_mode,
+    use_local_steer_server,
+    use_patched_ephemeral_server,
+)
 from steer_llm_sdk.events import EventCallback
 from steer_llm_sdk.flows.attempts import open_breaker_error
 from steer_llm_sdk.flows.labels import wanted_tags
@@ -164,8 +168,8 @@ class BaseOrchestrator:
     async def _execute(self, payload: dict[str, Any], tool_name: str | None, tool: Tool | None,
                        tool_options: dict[str, Any], cfg: OrchestrationConfig,
                        on_event: EventCallback | None) -> OrchestrationOutput:
-        if ephemeral_mode():  # Prefect is about to start its embedded server: patch it first
-            use_patched_ephemeral_server()
+        if ephemeral_mode() and use_local_steer_server() is None:
+            use_patched_ephemeral_server()  # Prefect is about to start its embedded server
         session_id = uuid.uuid4().hex
         session = RunSession.create(cfg, registry=self.registry, on_event=on_event,
                                     reliability=self.reliability_config, planner=self.planner)

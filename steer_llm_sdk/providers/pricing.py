@@ -90,8 +90,13 @@ def cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float:
     if price is None:
         if model not in _warned:
             _warned.add(model)
+            # a worker or `steer serve` process runs no user code before its runs: the
+            # environment variable is the way to price a model there
             logger.warning("no price for model %r: cost reported as 0.0; set one with "
-                           "steer_llm_sdk.providers.pricing.set_price", model)
+                           "steer_llm_sdk.providers.pricing.set_price, or (in a worker or "
+                           "`steer serve` process) the environment: STEER_PRICING_JSON="
+                           "'{\"%s\": [input_usd_per_1m, output_usd_per_1m]}'",
+                           model, model.split("+", 1)[0].split(":", 1)[-1])
         return 0.0
     return round((prompt_tokens * price.input_per_1m
                   + completion_tokens * price.output_per_1m) / 1_000_000, 10)
