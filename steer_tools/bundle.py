@@ -139,7 +139,8 @@ class BundleTool(Tool):
         mean" (a misspelt ``early_stp`` must not silently keep early stop on); names in
         ``extra_option_names`` are left for the tool."""
         options = options or {}
-        check_option_names("tool_options", options, self.option_names | {"fallback_tools"})
+        check_option_names("tool_options", [k for k in options if not str(k).startswith("_")],
+                           self.option_names | {"fallback_tools"})  # '_x': the engine's own
         merged = self.default_options().model_dump(exclude_unset=True)
         known = set(BundleOptions.model_fields)
         merged.update({k: v for k, v in options.items() if k in known})
