@@ -69,7 +69,9 @@ def show(value: Any, limit: int = 60) -> str:
 
 
 def did_you_mean(name: object, choices: Iterable[str]) -> str:
-    match = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.6)
+    choices = list(choices)
+    same_case = [c for c in choices if c.lower() == str(name).lower()]
+    match = same_case or difflib.get_close_matches(str(name), choices, n=1, cutoff=0.6)
     return f"did you mean {match[0]!r}?" if match else ""
 
 
