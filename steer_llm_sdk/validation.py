@@ -441,6 +441,8 @@ def input_error_from(prefix: str, exc: Any) -> InputError:
     loc = "".join(f"[{p!r}]" if isinstance(p, str) else f"[{p}]" for p in err.get("loc", ()))
     original = (err.get("ctx") or {}).get("error")
     if isinstance(original, InputError):
-        return InputError(f"{prefix}.{original.field}", original.value, original.accepted)
+        head, bracket, tail = original.field.partition("[")
+        return InputError(f"{prefix}[{head!r}]{bracket}{tail}", original.value,
+                          original.accepted)
     extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return InputError(f"{prefix}{loc}", err.get("input"), err.get("msg", "") + extra)

@@ -136,13 +136,13 @@ OPTION_CASES = [
     ({"k": 1}, "tool_options['k']", "greater than or equal to 2"),
     ({"k": True}, "k", "not a bool"),
     ({"k": "three"}, "k", "not a bool or a string"),
-    ({"seeds": [2**70, 1, 2], "k": 3}, "seeds[0]", "<= 9223372036854775807"),
-    ({"seeds": [-1, 1, 2], "k": 3}, "seeds[0]", ">= 0"),
-    ({"output_schema": {"type": "nope"}}, "output_schema['type']", "valid JSON Schema"),
+    ({"seeds": [2**70, 1, 2], "k": 3}, "tool_options['seeds'][0]", "<= 9223372036854775807"),
+    ({"seeds": [-1, 1, 2], "k": 3}, "tool_options['seeds'][0]", ">= 0"),
+    ({"output_schema": {"type": "nope"}}, "['output_schema']['type']", "valid JSON Schema"),
     ({"per_replicate_budget": {"tokens": NAN}}, "['per_replicate_budget']['tokens']", "finite"),
-    ({"per_replicate_budget": {"tokens": True}}, "per_replicate_budget['tokens']", "> 0"),
-    ({"per_replicate_budget": {"ms": 1}}, "per_replicate_budget['ms']", "tokens, cost_usd"),
-    ({"global_budget": {"cost_usd": "1"}}, "global_budget['cost_usd']", "> 0"),
+    ({"per_replicate_budget": {"tokens": True}}, "['per_replicate_budget']['tokens']", "> 0"),
+    ({"per_replicate_budget": {"ms": 1}}, "['per_replicate_budget']['ms']", "tokens, cost_usd"),
+    ({"global_budget": {"cost_usd": "1"}}, "['global_budget']['cost_usd']", "> 0"),
     ({"global_budget": {"tokens": INF}}, "['global_budget']['tokens']", "finite"),
     ({"epsilon": NAN}, "epsilon", "finite"),
     ({"trace_id": "a\nb"}, "tool_options['trace_id']", "printable ASCII"),
@@ -208,7 +208,7 @@ async def test_run_level_cross_checks(registry, no_flow_run):
 async def test_config_assigned_after_construction_is_rechecked(registry, no_flow_run):
     cfg = OrchestrationConfig()
     cfg.budget = {"tokens": True}  # pydantic does not validate assignment
-    with pytest.raises(InputError, match=r"config\.budget\['tokens'\]: got True"):
+    with pytest.raises(InputError, match=r"config\['budget'\]\['tokens'\]: got True"):
         await Orchestrator(registry=registry).run("q", "feasibility", None, cfg)
 
 
