@@ -195,8 +195,6 @@ def check_budget(field: str, value: Any, keys: tuple[str, ...] = BUDGET_KEYS
 def check_quality(value: Any, k: int | None = None) -> dict[str, float]:
     """min_confidence in [0, 1]; min_valid_replicates an integer from 1 to k (or 50)."""
     field = "quality_requirements"
-    if value is None:
-        return {}
     if not isinstance(value, dict):
         raise InputError(field, value, f"a dict with keys {', '.join(QUALITY_KEYS)}")
     for key in value:
@@ -271,8 +269,6 @@ def check_request(value: Any) -> dict[str, Any]:
 
 def check_metadata(value: Any) -> dict[str, Any]:
     limits = current_limits()
-    if value is None:
-        return {}
     if not isinstance(value, dict):
         raise InputError("metadata", value, "a JSON object (dict with str keys)")
     check_json("metadata", value, max_bytes=limits.metadata_bytes,
@@ -282,8 +278,6 @@ def check_metadata(value: Any) -> dict[str, Any]:
 
 def check_names(field: str, value: Any) -> list[str]:
     """A list of tool references (fallback_tools)."""
-    if value is None:
-        return []
     if not isinstance(value, list | tuple):
         raise InputError(field, value, "a list of tool names")
     return [check_name(f"{field}[{i}]", name) for i, name in enumerate(value)]
@@ -344,20 +338,22 @@ def check_template(field: str, template: Any) -> set[str]:
 # --- pydantic models -----------------------------------------------------------------------
 
 def _kind(annotation: Any) -> str | None:
-    """'bool', 'number', 'number-dict' or 'number-list' for the annotations we guard."""
+    """'bool', 'int', 'number', 'number-dict' or 'int-list' for the annotations we guard."""
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         kinds = {_kind(a) for a in typing.get_args(annotation) if a is not type(None)}
         return kinds.pop() if len(kinds) == 1 else None
     if annotation is bool:
         return "bool"
-    if annotation in (int, float):
+    if annotation is int:
+        return "int"
+    if annotation is float:
         return "number"
     args = typing.get_args(annotation)
     if origin is dict and len(args) == 2 and args[1] in (int, float):
         return "number-dict"
-    if origin is list and args and args[0] in (int, float):
-        return "number-list"
+    if origin is list and args and args[0] is int:
+        return "int-list"
     return None
 
 
@@ -376,14 +372,17 @@ def strict_scalars(model: Any, field: str, value: Any) -> Any:
         raise InputError(field, value, "true or false (a bool)")
     if kind == "number" and _not_number(value):
         raise InputError(field, value, "a number (not a bool or a string)")
+    if kind == "int" and (_not_number(value) or not isinstance(value, int)):
+        raise InputError(field, value, "an integer (not a bool, a float or a string)")
     if kind == "number-dict" and isinstance(value, dict):
         for key, sub in value.items():
             if _not_number(sub):
                 raise InputError(f"{field}[{key!r}]", sub, "a number (not a bool or a string)")
-    if kind == "number-list" and isinstance(value, list | tuple):
+    if kind == "int-list" and isinstance(value, list | tuple):
         for i, sub in enumerate(value):
-            if _not_number(sub):
-                raise InputError(f"{field}[{i}]", sub, "a number (not a bool or a string)")
+            if _not_number(sub) or not isinstance(sub, int):
+                raise InputError(f"{field}[{i}]", sub, "an integer (not a bool, a float or a "
+                                 "string)")
     return value
 
 

@@ -40,7 +40,8 @@ def check_tool_options_shape(tool_options: Any) -> dict[str, Any]:
         if key.startswith("_"):
             raise InputError(f"tool_options[{key!r}]", key, "option names not starting with "
                              "'_' (reserved for the engine)")
-    check_names("tool_options['fallback_tools']", tool_options.get("fallback_tools"))
+    if "fallback_tools" in tool_options:
+        check_names("tool_options['fallback_tools']", tool_options["fallback_tools"])
     for key in ("trace_id", "request_id"):  # they may become the run's ids
         check_header_id(f"tool_options[{key!r}]", tool_options.get(key))
     return tool_options

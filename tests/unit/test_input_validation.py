@@ -135,7 +135,7 @@ OPTION_CASES = [
     ({"epsilom": 0.1}, "tool_options['epsilom']", "did you mean 'epsilon'?"),
     ({"k": 1}, "tool_options['k']", "greater than or equal to 2"),
     ({"k": True}, "k", "not a bool"),
-    ({"k": "three"}, "k", "not a bool or a string"),
+    ({"k": "three"}, "tool_options['k']: got 'three'", "an integer"),
     ({"seeds": [2**70, 1, 2], "k": 3}, "tool_options['seeds'][0]", "<= 9223372036854775807"),
     ({"seeds": [-1, 1, 2], "k": 3}, "tool_options['seeds'][0]", ">= 0"),
     ({"output_schema": {"type": "nope"}}, "['output_schema']['type']", "valid JSON Schema"),
