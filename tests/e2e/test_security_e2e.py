@@ -43,7 +43,7 @@ def test_rest_wrongly_typed_nested_value_is_409_before_a_run_exists(stack, serve
                              json={"parameters": {"request": {"query": query}, **bad}})
     assert response.status_code == 409, response.text
     field = next(iter(bad))
-    assert f"Validation failed for field '{field}." in response.json()["detail"]
+    assert f"Validation failed for field '{field}" in response.json()["detail"]
     assert _runs_with_query(stack, query) == []
 
 
