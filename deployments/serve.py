@@ -42,11 +42,13 @@ from prefect.settings import get_current_settings
 from prefect.types.entrypoint import EntrypointType
 from prefect.utilities.callables import ParameterSchema
 from steer_llm_sdk.deployments.schema import parameter_schema
-from steer_llm_sdk.flows.orchestrate import orchestrate
+from steer_llm_sdk.flows.orchestrate import check_deployed_parameters, orchestrate
 
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.errors import OrchestratorError
+from steer_llm_sdk.validation import InputError
 from steer_tools.base import Tool
+from steer_tools.inputs import check_config
 from steer_tools.registry import ToolRegistry
 from steer_tools.resolve import resolve_tool
 
@@ -141,7 +143,15 @@ def build_deployments(
 ) -> list[RunnerDeployment]:
     """The daily (cron) and interval deployments of the orchestration flow.
 
-    ``parameters`` replaces the example analysis for both; it must be JSON and secret-free."""
+    ``parameters`` replaces the example analysis for both; it must be JSON and secret-free, and
+    is checked like a run's parameters (a bad default would fail every scheduled run)."""
+    if parameters is not None:
+        if not isinstance(parameters, dict) or "request" not in parameters:
+            raise InputError("parameters", parameters, "a dict with 'request' and optionally "
+                             "'tool', 'tool_options', 'config'")
+        check_deployed_parameters(parameters["request"], parameters.get("tool"),
+                                  parameters.get("tool_options"),
+                                  check_config(parameters.get("config")))
     flow = deployed_flow(storage_dir)
     return [
         _deployment(flow, DAILY_DEPLOYMENT, parameters or example_parameters("daily"), tags,

@@ -147,14 +147,17 @@ def check_against_tool(tool_ref: Any, request: Any, tool_options: Any,
     from steer_tools.registry import get_global_registry
     from steer_tools.resolve import resolve_tool
 
-    if not isinstance(tool_ref, str) or request is None:
+    if not isinstance(tool_ref, str):
         return
     try:
         tool = resolve_tool(tool_ref, get_global_registry(), field="tool")
     except (ValueError, OrchestratorError):
         return
-    check_tool_inputs(tool, check_request(request), dict(tool_options or {}),
-                      check_config(config))
+    options = dict(tool_options or {})
+    if request is None:  # the deployment's default request is checked once it is known
+        tool.check_options(options)
+        return
+    check_tool_inputs(tool, check_request(request), options, check_config(config))
 
 
 async def _read_output(state: Any) -> OrchestrationOutput | None:
@@ -195,6 +198,9 @@ async def atrigger_deployment(
     check_idempotency_key(idempotency_key)
     if config is not None:
         check_config(config.model_dump())
+    if tool is not None:  # the tool is known before asking the server
+        check_against_tool(tool, payload, tool_options, (config or OrchestrationConfig())
+                           .to_parameters())
     api_url = await ensure_server()
     full_name = deployment_full_name(deployment)
     async with get_client() as client:

@@ -323,3 +323,40 @@ def test_valid_inputs_still_pass():
                               trace_id="t-1 2", metadata={"team": "x", "n": [1, 2.5, None]},
                               idempotency_key="key 1")
     assert cfg.budget == {"tokens": 5.0, "cost_usd": 0.5, "ms": 1000.0}
+
+
+@pytest.mark.parametrize(("kwargs", "named"), [
+    ({"request": ""}, "request"),
+    ({"request": {"q": object()}}, "request['q']"),
+    ({"tool": 5}, "tool"),
+    ({"tool": "feasibility", "tool_options": {"k": "three"}}, "tool_options['k']"),
+    ({"tool": "feasibility", "tool_options": {"epsilom": 0.1}}, "did you mean 'epsilon'?"),
+    ({"tool_options": {"_x": 1}}, "tool_options['_x']"),
+    ({"idempotency_key": " "}, "idempotency_key"),
+])
+def test_trigger_checks_locally_before_any_api_call(monkeypatch, kwargs, named):
+    """No server is configured: reaching the API would be a ServerUnavailableError instead."""
+    from steer_llm_sdk.trigger import trigger_deployment
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    with pytest.raises(InputError) as info:
+        trigger_deployment("feasibility-daily", **kwargs)
+    assert named in str(info.value)
+
+
+def test_deployment_defaults_are_checked_and_the_schema_is_nested():
+    from prefect.utilities.schema_tools.validation import validate
+
+    from steer_llm_sdk.deployments.serve import build_deployments
+
+    with pytest.raises(InputError, match=r"tool_options\['K'\].*did you mean 'k'"):
+        build_deployments(parameters={"request": "q", "tool": "feasibility",
+                                      "tool_options": {"K": 3}})
+    deployment = build_deployments()[0]
+    schema = deployment._parameter_openapi_schema.model_dump(exclude_unset=True)
+    assert validate(deployment.parameters, schema) == []  # its own defaults pass
+    for bad in ({"config": {"budget": {"dollars": 1}}}, {"tool_options": {"k": "three"}},
+                {"config": {"quality_requirements": {"min_confidence": 2}}},
+                {"tool_options": {"per_replicate_budget": {"tokens": True}}}):
+        errors = validate({**deployment.parameters, **bad}, schema)
+        assert errors, bad
