@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from steer_llm_sdk.errors import RETRYABLE_CATEGORIES, ErrorCategory
-from steer_llm_sdk.validation import BUDGET_KEYS, InputModel, check_config_field
+from steer_llm_sdk.input_models import InputModel, check_config_field
+from steer_llm_sdk.validation import BUDGET_KEYS
 
 __all__ = ["BUDGET_KEYS"]  # re-exported: the keys a budget accepts
 

@@ -23,13 +23,8 @@ from pydantic import (
     model_validator,
 )
 
-from steer_llm_sdk.validation import (
-    InputModel,
-    check_bundle_option,
-    check_json_schema,
-    check_option_names,
-    input_error_from,
-)
+from steer_llm_sdk.input_models import InputModel, check_bundle_option, input_error_from
+from steer_llm_sdk.validation import check_json_schema, check_option_names
 from steer_tools.base import Tool, ToolContext, ToolResult
 from steer_tools.evidence import BundleLimits, EvidenceBundle, Replicate, ReplicateQuality, Usage
 

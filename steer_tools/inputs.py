@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from steer_llm_sdk.config import OrchestrationConfig
+from steer_llm_sdk.input_models import input_error_from
 from steer_llm_sdk.validation import (
     InputError,
     check_header_id,
@@ -18,7 +19,6 @@ from steer_llm_sdk.validation import (
     check_option_names,
     check_quality,
     current_limits,
-    input_error_from,
 )
 from steer_tools.base import Tool
 from steer_tools.bundle import BundleTool

@@ -346,7 +346,6 @@ def test_trigger_checks_locally_before_any_api_call(monkeypatch, kwargs, named):
 
 def test_deployment_defaults_are_checked_and_the_schema_is_nested():
     from prefect.utilities.schema_tools.validation import validate
-
     from steer_llm_sdk.deployments.serve import build_deployments
 
     with pytest.raises(InputError, match=r"tool_options\['K'\].*did you mean 'k'"):
