@@ -11,9 +11,11 @@ next to this file (many hosts, managed workers).
 Two things must reach a flow run that starts in another process:
 
 * **The tool.** Parameters carry a tool *reference* (registry name, entry point of group
-  ``steer_llm_sdk.tools``, or ``'module:attribute'``), never a tool object; the flow resolves it
-  in the worker with :func:`steer_tools.resolve.resolve_tool`, and a reference that does not
-  import fails the run with a message naming it and the import error.
+  ``steer_llm_sdk.tools``, or ``'module:attribute'`` under a module prefix allowed by
+  ``STEER_TOOL_MODULES`` in the worker's environment), never a tool object; the flow resolves
+  it in the worker with :func:`steer_tools.resolve.resolve_tool` (an allowlist: nothing else
+  is imported or called), and a refused or broken reference fails the run in its first second
+  with a message naming it and the rule (docs/security.md).
 * **The result.** Triggers that wait read the return value from result storage, so the deployed
   flow persists results (:data:`deployed_orchestrate`) to a local directory given by an absolute
   path: any process on the same host can read it. For several hosts use a shared block (S3, GCS,
@@ -39,10 +41,18 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Interval
 from prefect.settings import get_current_settings
 from prefect.types.entrypoint import EntrypointType
+from prefect.utilities.callables import ParameterSchema
 from steer_llm_sdk.deployments.results import result_serializer
-from steer_llm_sdk.flows.orchestrate import orchestrate
+from steer_llm_sdk.deployments.schema import parameter_schema
+from steer_llm_sdk.flows.orchestrate import check_deployed_parameters, orchestrate
 
 from steer_llm_sdk.config import OrchestrationConfig
+from steer_llm_sdk.errors import OrchestratorError
+from steer_llm_sdk.validation import InputError
+from steer_tools.base import Tool
+from steer_tools.inputs import check_config
+from steer_tools.registry import ToolRegistry
+from steer_tools.resolve import resolve_tool
 
 FLOW_NAME = "steer-orchestrate"
 DAILY_DEPLOYMENT = "feasibility-daily"
@@ -115,7 +125,20 @@ def _deployment(flow: Flow[..., Any], name: str, parameters: dict[str, Any],
     )
     # The deployment record names the flow *with* result persistence, as prefect.yaml does.
     deployment.entrypoint = ENTRYPOINT
+    # The full nested schema: the server refuses wrongly typed nested values (HTTP 409).
+    deployment._parameter_openapi_schema = ParameterSchema(
+        **parameter_schema(_default_tool(parameters.get("tool"))))
     return deployment
+
+
+def _default_tool(reference: Any) -> Tool | None:
+    """The deployment's default tool, when it loads here (its options shape the schema)."""
+    if not isinstance(reference, str):
+        return None
+    try:
+        return resolve_tool(reference, ToolRegistry(), field="tool")
+    except (ValueError, OrchestratorError):
+        return None
 
 
 def build_deployments(
@@ -128,7 +151,15 @@ def build_deployments(
 ) -> list[RunnerDeployment]:
     """The daily (cron) and interval deployments of the orchestration flow.
 
-    ``parameters`` replaces the example analysis for both; it must be JSON and secret-free."""
+    ``parameters`` replaces the example analysis for both; it must be JSON and secret-free, and
+    is checked like a run's parameters (a bad default would fail every scheduled run)."""
+    if parameters is not None:
+        if not isinstance(parameters, dict) or "request" not in parameters:
+            raise InputError("parameters", parameters, "a dict with 'request' and optionally "
+                             "'tool', 'tool_options', 'config'")
+        check_deployed_parameters(parameters["request"], parameters.get("tool"),
+                                  parameters.get("tool_options"),
+                                  check_config(parameters.get("config")))
     flow = deployed_flow(storage_dir)
     return [
         _deployment(flow, DAILY_DEPLOYMENT, parameters or example_parameters("daily"), tags,
@@ -142,10 +173,7 @@ def build_deployments(
 def check_tool_reference(reference: str) -> Any:
     """Fail before serving if the default tool cannot load in this environment: every
     scheduled run would otherwise fail the same way. Returns the loaded tool."""
-    from steer_tools.registry import ToolRegistry
-    from steer_tools.resolve import resolve_tool
-
-    return resolve_tool(reference, ToolRegistry())
+    return resolve_tool(reference, ToolRegistry(), field="tool")
 
 
 def describe_tool(reference: str, tool: Any) -> str:

@@ -27,11 +27,21 @@ from steer_llm_sdk.tasks.runtime import RunSession, get_session, pop_session, re
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.errors import BudgetExceeded
 from steer_llm_sdk.output import OrchestrationOutput
+from steer_llm_sdk.validation import check_request
+from steer_tools.inputs import (
+    check_config,
+    check_fallbacks,
+    check_tool_inputs,
+    check_tool_options_shape,
+)
+from steer_tools.registry import get_global_registry
+from steer_tools.resolve import resolve_tool
 
 
 def _flow_run_name() -> str:
     params = runtime_flow_run.parameters or {}
-    config = params.get("config") or {}
+    config = params.get("config")
+    config = config if isinstance(config, dict) else {}  # bad parameters fail in the flow
     tool = params.get("tool") or "planned"
     tool = str(tool).rsplit(":", 1)[-1]
     trace = str(config.get("trace_id") or "")[:12] or _run_id_hex()[:12]
@@ -54,6 +64,17 @@ async def _label_deployed_run(tool: str | None, trace_id: str) -> None:
         return
     if not any(t.startswith("trace:") for t in run.tags or []):
         await label_flow_run(tool, trace_id)
+
+
+def check_deployed_parameters(request: Any, tool: Any, tool_options: Any,
+                              cfg: OrchestrationConfig) -> None:
+    """Every parameter of a run nobody checked, against the rules of Orchestrator.run."""
+    payload = check_request(request)
+    options = check_tool_options_shape(tool_options)
+    registry = get_global_registry()
+    if tool is not None:
+        check_tool_inputs(resolve_tool(tool, registry, field="tool"), payload, options, cfg)
+    check_fallbacks(registry, cfg, options)
 
 
 def normalise_request(request: dict[str, Any] | str) -> dict[str, Any]:
@@ -81,13 +102,18 @@ async def orchestrate(
     One string, not a dict: Prefect walks a flow's return value looking for futures and
     states, which for a bundle means every replicate and statistic (docs/performance.md)."""
     logger = get_run_logger()
-    cfg = OrchestrationConfig.model_validate(config or {})
+    session = get_session(session_id)
+    # Parameters of a deployed run come from whoever created it (REST, UI, an older
+    # deployment's defaults): check them all now, so a bad one fails the run in its first
+    # second with one message, before any provider call. In-process runs were checked by run().
+    cfg = check_config(config)
+    if session is None:
+        check_deployed_parameters(request, tool, tool_options, cfg)
     cfg = cfg.model_copy(update={
         "trace_id": cfg.trace_id or _run_id_hex(),
         "request_id": cfg.request_id or uuid.uuid4().hex,
     })
     await _label_deployed_run(tool, cfg.trace_id)
-    session = get_session(session_id)
     owns_session = session is None
     if session is None:  # a deployed run in another process: no caller state to attach
         session_id = uuid.uuid4().hex

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from steer_llm_sdk.errors import RETRYABLE_CATEGORIES, ErrorCategory
+from steer_llm_sdk.input_models import InputModel, check_config_field
+from steer_llm_sdk.validation import BUDGET_KEYS
 
-BUDGET_KEYS = ("tokens", "cost_usd", "ms")
+__all__ = ["BUDGET_KEYS"]  # re-exported: the keys a budget accepts
 
 _RETRY_FLAGS = {
     "retry_on_timeout": ErrorCategory.TIMEOUT,
@@ -23,7 +25,7 @@ _RETRY_FLAGS = {
 }
 
 
-class RetryPolicy(BaseModel):
+class RetryPolicy(InputModel):
     """Retry shape for provider calls; mapped onto Prefect task retries by the engine."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -89,7 +91,7 @@ class RetryPolicy(BaseModel):
 BreakerCallback = Callable[[Any], Any]
 
 
-class CircuitBreakerConfig(BaseModel):
+class CircuitBreakerConfig(InputModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     failure_threshold: int = Field(5, ge=1, description="Consecutive failures that open it.")
@@ -114,7 +116,7 @@ class CircuitBreakerConfig(BaseModel):
         return self.reset_timeout_s
 
 
-class ReliabilityConfig(BaseModel):
+class ReliabilityConfig(InputModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     retry: RetryPolicy = Field(default_factory=RetryPolicy,
@@ -141,7 +143,7 @@ class ReliabilityConfig(BaseModel):
         return self.retry
 
 
-class OrchestrationConfig(BaseModel):
+class OrchestrationConfig(InputModel):
     """Per-run options (the 0.3.2 fields). Every field is used; see docs/overview.md."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
@@ -188,31 +190,12 @@ class OrchestrationConfig(BaseModel):
         default_factory=list, description="Tools to try, in order, when the named tool fails."
     )
 
-    @field_validator("budget")
+    @field_validator("budget", "quality_requirements", "trace_id", "request_id",
+                     "idempotency_key", "metadata", "fallback_tools", mode="before")
     @classmethod
-    def _check_budget(cls, value: dict[str, float] | None) -> dict[str, float] | None:
-        if value is None:
-            return None
-        for key, limit in value.items():
-            if key not in BUDGET_KEYS:
-                raise ValueError(
-                    f"budget key {key!r} is not supported; use one of {', '.join(BUDGET_KEYS)}"
-                )
-            if not isinstance(limit, int | float) or isinstance(limit, bool) or limit <= 0:
-                raise ValueError(f"budget[{key!r}] must be a positive number, got {limit!r}")
-        return dict(value)
-
-    @field_validator("quality_requirements")
-    @classmethod
-    def _check_quality(cls, value: dict[str, float]) -> dict[str, float]:
-        allowed = {"min_confidence", "min_valid_replicates"}
-        unknown = set(value) - allowed
-        if unknown:
-            raise ValueError(
-                f"quality_requirements keys {sorted(unknown)} are not supported; "
-                f"use {sorted(allowed)}"
-            )
-        return dict(value)
+    def _check_inputs(cls, value: Any, info: ValidationInfo) -> Any:
+        """Rules and messages live in steer_llm_sdk/validation.py (docs/security.md)."""
+        return check_config_field(info.field_name or "", value)
 
     @model_validator(mode="after")
     def _check_timeouts(self) -> OrchestrationConfig:

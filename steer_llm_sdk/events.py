@@ -2,11 +2,20 @@
 
 Events are plain pydantic models so a host can forward them to a websocket or a log as JSON.
 The engine applies ``OrchestrationConfig.redactor_cb`` to every payload before delivery.
+
+Callbacks are contained: they never escape ``run()`` nor break the run.
+
+* ``redactor_cb`` raises, or returns something other than a dict with str keys: the payload is
+  replaced by ``{"redacted": "[redaction failed]"}`` (the unredacted data is never delivered)
+  and one warning is logged per run.
+* ``on_event`` raises (sync or async): that event is dropped for the callback (it stays in the
+  run's history) and one warning is logged per run; ``callback_failures`` counts them.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -47,6 +56,8 @@ class OrchestrationEvent(BaseModel):
 
 
 EventCallback = Callable[[OrchestrationEvent], None | Awaitable[None]]
+REDACTION_FAILED = "[redaction failed]"
+_fallback_logger = logging.getLogger("steer_llm_sdk.events")
 
 
 class EventEmitter:
@@ -68,8 +79,10 @@ class EventEmitter:
         self.request_id = request_id
         self._redactor = redactor
         self._streaming = streaming
-        self._logger = logger
+        self._logger = logger or _fallback_logger
         self.history: list[OrchestrationEvent] = []
+        self.redaction_failures = 0
+        self.callback_failures = 0
 
     async def emit(
         self,
@@ -82,7 +95,7 @@ class EventEmitter:
         if type_ in STREAMING_ONLY and not self._streaming:
             return
         if self._redactor is not None:
-            data = self._redactor(dict(data))
+            data = self._redact(type_, data)
         event = OrchestrationEvent(
             type=type_, tool_name=tool_name, trace_id=self.trace_id,
             request_id=self.request_id, replicate_id=replicate_id, data=data,
@@ -95,5 +108,27 @@ class EventEmitter:
             if inspect.isawaitable(result):
                 await result
         except Exception as exc:  # a user's callback must not fail the run
-            if self._logger is not None:
-                self._logger.warning("on_event callback failed for %s: %r", type_, exc)
+            self.callback_failures += 1
+            if self.callback_failures == 1:
+                self._logger.warning(
+                    "on_event callback failed for %s: %r; the event was dropped (further "
+                    "failures in this run are counted, not logged)", type_, exc)
+
+    def _redact(self, type_: str, data: dict[str, Any]) -> dict[str, Any]:
+        """The redactor's dict, or a placeholder: never the unredacted payload."""
+        try:
+            redacted = self._redactor(dict(data))  # type: ignore[misc]
+            problem = None if isinstance(redacted, dict) and all(
+                isinstance(k, str) for k in redacted) else \
+                f"returned {type(redacted).__name__}, not a dict with str keys"
+        except Exception as exc:
+            redacted, problem = None, f"raised {exc!r}"
+        if problem is None:
+            return dict(redacted)  # type: ignore[arg-type]
+        self.redaction_failures += 1
+        if self.redaction_failures == 1:
+            self._logger.warning(
+                "redactor_cb %s for a %s event; payloads it cannot redact are replaced by "
+                "%r (further failures in this run are counted, not logged)",
+                problem, type_, REDACTION_FAILED)
+        return {"redacted": REDACTION_FAILED}

@@ -22,6 +22,8 @@ from pydantic import BaseModel, Field
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.errors import OrchestratorError
 from steer_llm_sdk.output import OrchestrationOutput, output_from_result
+from steer_llm_sdk.validation import check_idempotency_key, check_name, check_request
+from steer_tools.inputs import check_config, check_tool_options_shape
 
 DEFAULT_FLOW = "steer-orchestrate"
 FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -140,6 +142,28 @@ def _run_config(config: OrchestrationConfig | None, defaults: dict[str, Any]) ->
     return base.model_copy(update={"trace_id": trace_id, "idempotency_key": None}).to_parameters()
 
 
+def check_against_tool(tool_ref: Any, request: Any, tool_options: Any,
+                       config: dict[str, Any]) -> None:
+    """The tool-specific checks (option names and values, request fields) when the tool
+    resolves here too; otherwise the worker applies them (its environment decides which
+    tools exist), and the server's parameter schema still refuses wrongly typed values."""
+    from steer_tools.inputs import check_tool_inputs
+    from steer_tools.registry import get_global_registry
+    from steer_tools.resolve import resolve_tool
+
+    if not isinstance(tool_ref, str):
+        return
+    try:
+        tool = resolve_tool(tool_ref, get_global_registry(), field="tool")
+    except (ValueError, OrchestratorError):
+        return
+    options = dict(tool_options or {})
+    if request is None:  # the deployment's default request is checked once it is known
+        tool.check_options(options)
+        return
+    check_tool_inputs(tool, check_request(request), options, check_config(config))
+
+
 async def _read_output(state: Any) -> OrchestrationOutput | None:
     """The persisted return value (a JSON string for succeeded and partial runs, a dict in the
     Failed state of a failed-status run)."""
@@ -168,10 +192,19 @@ async def atrigger_deployment(
     from prefect.client.orchestration import get_client
     from prefect.deployments import arun_deployment
 
-    from steer_llm_sdk.flows.orchestrate import normalise_request
-
     if config is not None and not isinstance(config, OrchestrationConfig):
         raise TypeError(f"config must be an OrchestrationConfig, got {type(config).__name__}")
+    # Checked here first: a bad value is one error now, not a flow run failing in a worker.
+    payload = check_request(request) if request is not None else None
+    if tool is not None:
+        check_name("tool", tool)
+    tool_options = check_tool_options_shape(tool_options) if tool_options is not None else None
+    check_idempotency_key(idempotency_key)
+    if config is not None:
+        check_config(config.model_dump())
+    if tool is not None:  # the tool is known before asking the server
+        check_against_tool(tool, payload, tool_options, (config or OrchestrationConfig())
+                           .to_parameters())
     api_url = await ensure_server()
     full_name = deployment_full_name(deployment)
     async with get_client() as client:
@@ -180,8 +213,12 @@ async def atrigger_deployment(
         parameters: dict[str, Any] = {
             "config": _run_config(config, defaults.get("config") or {})
         }
-        if request is not None:
-            parameters["request"] = normalise_request(request)
+        check_against_tool(tool if tool is not None else defaults.get("tool"),
+                           payload if payload is not None else defaults.get("request"),
+                           tool_options if tool_options is not None
+                           else defaults.get("tool_options"), parameters["config"])
+        if payload is not None:
+            parameters["request"] = payload
         if tool is not None:
             parameters["tool"] = tool
         if tool_options is not None:

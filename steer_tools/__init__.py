@@ -19,12 +19,14 @@ from steer_tools.evidence import (
     Usage,
 )
 from steer_tools.registry import ToolRegistry, get_global_registry
+from steer_tools.resolve import tool_factory
 
 __all__ = [
     "Tool", "ToolContext", "ToolResult", "BundleTool", "BundleOptions", "ReplicateContext",
     "ReplicateOutput", "ToolRegistry", "get_global_registry", "EvidenceBundle", "BundleMetadata",
     "BundleSummary", "BundleLimits", "Disagreement", "Replicate", "ReplicateQuality", "Usage",
     "LLMBundleTool",
+    "tool_factory",
 ]
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from steer_llm_sdk.config import CircuitBreakerConfig
+from steer_llm_sdk.validation import check_json, check_option_names, current_limits
 from steer_tools.evidence import EvidenceBundle, Usage
 
 
@@ -70,6 +72,23 @@ class Tool(ABC):
     estimated_duration_ms: float | None = None
     default_options: dict[str, Any] | None = None
     capabilities: tuple[str, ...] | list[str] = ()
+    # Option names this tool accepts; None = any JSON options (the tool checks them itself).
+    option_names: frozenset[str] | None = None
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        """Raise InputError naming an unknown or invalid option, before any run exists."""
+        limits = current_limits()
+        check_json("tool_options", options, max_bytes=limits.request_bytes,
+                   max_depth=limits.request_depth)
+        if self.option_names is not None:
+            check_option_names("tool_options", options, self.option_names | {"fallback_tools"})
+
+    def check_contract(self) -> None:
+        """Tool-author mistakes, caught by register_tool with the fix in the message."""
+        if not inspect.iscoroutinefunction(self.execute):
+            raise TypeError(f"{type(self).__name__}.execute must be a coroutine function: "
+                            "declare it `async def execute(self, request, options, "
+                            "event_sink=None)`")
 
     def validate_request(self, request: dict[str, Any]) -> None:
         """Raise ValueError naming the field and the fix; the default accepts any dict."""

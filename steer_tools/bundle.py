@@ -8,16 +8,25 @@ computes the statistics. ``execute`` exists so a bundle tool can also be called 
 
 from __future__ import annotations
 
+import inspect
 import time
 from abc import abstractmethod
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from steer_llm_sdk.input_models import InputModel, check_bundle_option, input_error_from
+from steer_llm_sdk.validation import check_json_schema, check_option_names
 from steer_tools.base import Tool, ToolContext, ToolResult
 from steer_tools.evidence import BundleLimits, EvidenceBundle, Replicate, ReplicateQuality, Usage
-
-REPLICATE_BUDGET_KEYS = ("tokens", "cost_usd")
 
 
 def default_seeds(k: int) -> list[int]:
@@ -25,7 +34,7 @@ def default_seeds(k: int) -> list[int]:
     return list(range(1, k + 1))
 
 
-class BundleOptions(BaseModel):
+class BundleOptions(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     k: int = Field(3, ge=2, le=50, description="Replicates to run (self-consistency: 20-40).")
@@ -42,29 +51,12 @@ class BundleOptions(BaseModel):
     trace_id: str | None = None
     request_id: str | None = None
 
-    @field_validator("per_replicate_budget")
+    @field_validator("per_replicate_budget", "global_budget", "seeds", "output_schema",
+                     "trace_id", "request_id", mode="before")
     @classmethod
-    def _check_replicate_budget(cls, value: dict[str, float] | None) -> dict[str, float] | None:
-        for key, limit in (value or {}).items():
-            if key not in REPLICATE_BUDGET_KEYS:
-                raise ValueError(
-                    f"per_replicate_budget key {key!r} is not supported; use tokens or cost_usd"
-                )
-            if limit <= 0:
-                raise ValueError(f"per_replicate_budget[{key!r}] must be positive, got {limit}")
-        return value
-
-    @field_validator("global_budget")
-    @classmethod
-    def _check_global_budget(cls, value: dict[str, float] | None) -> dict[str, float] | None:
-        for key, limit in (value or {}).items():
-            if key not in ("tokens", "cost_usd", "ms"):
-                raise ValueError(
-                    f"global_budget key {key!r} is not supported; use tokens, cost_usd or ms"
-                )
-            if limit <= 0:
-                raise ValueError(f"global_budget[{key!r}] must be positive, got {limit}")
-        return value
+    def _check_inputs(cls, value: Any, info: ValidationInfo) -> Any:
+        """Rules and messages live in steer_llm_sdk/validation.py (docs/security.md)."""
+        return check_bundle_option(info.field_name or "", value)
 
     @model_validator(mode="after")
     def _check_seeds(self) -> BundleOptions:
@@ -130,12 +122,42 @@ class BundleTool(Tool):
     def default_options(self) -> BundleOptions:
         return BundleOptions(k=self.default_k)
 
+    # Option names a subclass accepts on top of BundleOptions' fields (its own knobs).
+    extra_option_names: frozenset[str] = frozenset()
+
+    @property
+    def option_names(self) -> frozenset[str]:  # type: ignore[override]
+        return frozenset(BundleOptions.model_fields) | self.extra_option_names
+
     def parse_options(self, options: dict[str, Any] | None) -> BundleOptions:
-        """Tool options -> BundleOptions; unknown keys are kept for the tool in ``extra``."""
+        """Tool options -> BundleOptions. Unknown names are an InputError with a "did you
+        mean" (a misspelt ``early_stp`` must not silently keep early stop on); names in
+        ``extra_option_names`` are left for the tool."""
+        options = options or {}
+        check_option_names("tool_options", [k for k in options if not str(k).startswith("_")],
+                           self.option_names | {"fallback_tools"})  # '_x': the engine's own
         merged = self.default_options().model_dump(exclude_unset=True)
         known = set(BundleOptions.model_fields)
-        merged.update({k: v for k, v in (options or {}).items() if k in known})
-        return BundleOptions.model_validate(merged)
+        merged.update({k: v for k, v in options.items() if k in known})
+        try:
+            return BundleOptions.model_validate(merged)
+        except ValidationError as exc:
+            raise input_error_from("tool_options", exc) from None
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        super().check_options(options)
+        self.parse_options(options)
+
+    def check_contract(self) -> None:
+        super().check_contract()
+        if not inspect.iscoroutinefunction(self.run_replicate):
+            raise TypeError(f"{type(self).__name__}.run_replicate must be a coroutine function: "
+                            "declare it `async def run_replicate(self, request, seed, context)`")
+        if self.output_model is not None and not (
+                isinstance(self.output_model, type) and issubclass(self.output_model, BaseModel)):
+            raise TypeError(f"{type(self).__name__}.output_model must be a pydantic BaseModel "
+                            f"subclass or None, got {self.output_model!r}")
+        check_json_schema(f"{type(self).__name__}.output_schema", self.output_schema)
 
     @abstractmethod
     async def run_replicate(

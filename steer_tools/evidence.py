@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from steer_llm_sdk.input_models import InputModel
+
 
 class Usage(BaseModel):
     prompt_tokens: int = 0
@@ -102,7 +104,7 @@ class EvidenceBundle(BaseModel):
         return [r for r in self.replicates if r.quality.valid]
 
 
-class BundleLimits(BaseModel):
+class BundleLimits(InputModel):
     """Caps that keep a bundle readable; exceeding one sets summary.truncated."""
 
     max_fields: int = Field(1000, ge=1, description="Field paths kept in distributions/consensus")

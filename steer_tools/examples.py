@@ -8,6 +8,7 @@ import os
 from pydantic import BaseModel, Field
 
 from steer_tools.llm_bundle import LLMBundleTool
+from steer_tools.resolve import tool_factory
 
 
 class FeasibilityAnalysis(BaseModel):
@@ -18,6 +19,7 @@ class FeasibilityAnalysis(BaseModel):
     )
 
 
+@tool_factory
 def feasibility_tool() -> LLMBundleTool:
     """Model from STEER_MODEL (default openai:gpt-4o-mini); endpoint from OPENAI_BASE_URL."""
     return LLMBundleTool(

@@ -11,18 +11,20 @@
 from __future__ import annotations
 
 import json
-import string
 from typing import Any
 
 from pydantic import BaseModel
 
 from steer_llm_sdk.providers import OpenAIProvider, split_model_id
+from steer_llm_sdk.validation import check_json_schema, check_number, check_template
 from steer_tools.bundle import BundleOptions, BundleTool, ReplicateContext, ReplicateOutput
 from steer_tools.evidence import ReplicateQuality, Usage
 
 
 def _template_fields(template: str) -> set[str]:
-    return {f for _, f, _, _ in string.Formatter().parse(template) if f}
+    """Request fields the template uses; literal braces must be written {{ }} (checked here,
+    when the tool is built, not when the first request fails to format)."""
+    return check_template("user_template", template)
 
 
 class LLMBundleTool(BundleTool):
@@ -50,8 +52,10 @@ class LLMBundleTool(BundleTool):
                 f"model {model!r}: provider {provider_name!r} is not supported; use "
                 "'openai:<model>' (any OpenAI-compatible server works via OPENAI_BASE_URL)"
             )
-        if not 0.0 <= temperature <= 2.0:
-            raise ValueError(f"temperature must be within 0..2, got {temperature}")
+        check_number("temperature", temperature, minimum=0.0, maximum=2.0)
+        check_number("k", k, minimum=2, maximum=50, integer=True)
+        if max_tokens is not None:
+            check_number("max_tokens", max_tokens, minimum=1, integer=True)
         self.name = name
         self.version = version
         self.description = description or f"{model} bundle: {user_template[:60]}"
@@ -70,7 +74,7 @@ class LLMBundleTool(BundleTool):
             self.schema_name = schema_name or output_schema.__name__
         else:
             self.output_model = None
-            self.output_schema = output_schema
+            self.output_schema = check_json_schema("output_schema", output_schema)
             self.schema_name = schema_name or f"{name}_output"
 
     def validate_request(self, request: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ class ToolRegistry:
             )
         if not tool.name or not isinstance(tool.name, str):
             raise ValueError(f"{type(tool).__name__}.name must be a non-empty string")
+        tool.check_contract()
         with self._lock:
             existing = self._tools.get(tool.name)
             if existing is not None and not replace and existing is not tool:

@@ -22,7 +22,7 @@ from steer_llm_sdk.ephemeral import (
 from steer_llm_sdk.events import EventCallback
 from steer_llm_sdk.flows.attempts import open_breaker_error
 from steer_llm_sdk.flows.labels import wanted_tags
-from steer_llm_sdk.flows.orchestrate import in_process_flow, normalise_request
+from steer_llm_sdk.flows.orchestrate import in_process_flow
 from steer_llm_sdk.output import OrchestrationOutput, output_from_result
 from steer_llm_sdk.reliability.idempotency import (
     IdempotencyStore,
@@ -33,8 +33,16 @@ from steer_llm_sdk.reliability.idempotency import (
 from steer_llm_sdk.shared_api_client import shared_api_client
 from steer_llm_sdk.tasks.eager import discard_eager_calls, start_eager_replicates
 from steer_llm_sdk.tasks.runtime import RunSession, pop_session, register_session
+from steer_llm_sdk.validation import InputError, check_request
 from steer_tools.base import Tool
 from steer_tools.bundle import BundleTool
+from steer_tools.inputs import (
+    check_config,
+    check_fallbacks,
+    check_planned_options,
+    check_tool_inputs,
+    check_tool_options_shape,
+)
 from steer_tools.registry import ToolRegistry, get_global_registry
 from steer_tools.resolve import resolve_tool
 
@@ -118,10 +126,14 @@ class BaseOrchestrator:
         if options is not None and not isinstance(options, OrchestrationConfig):
             raise TypeError("options must be an OrchestrationConfig, got "
                             f"{type(options).__name__}; build one with OrchestrationConfig(...)")
-        if tool_options is not None and not isinstance(tool_options, dict):
-            raise TypeError(f"tool_options must be a dict, got {type(tool_options).__name__}")
-        payload = copy.deepcopy(normalise_request(request))
-        tool_options = copy.deepcopy(tool_options or {})
+        if on_event is not None and not callable(on_event):
+            raise InputError("on_event", on_event, "None or a callable taking one "
+                             "OrchestrationEvent (sync or async)")
+        # Everything is checked here, before a flow run exists or a provider is called.
+        payload = copy.deepcopy(check_request(request))
+        tool_options = copy.deepcopy(check_tool_options_shape(tool_options))
+        if options is not None:  # re-checked: fields assigned after construction skip pydantic
+            check_config(options.model_dump())
         base = options or OrchestrationConfig()
         cfg = base.model_copy(update={  # BundleOptions may carry the caller's ids too
             "trace_id": base.trace_id or tool_options.get("trace_id") or uuid.uuid4().hex,
@@ -131,7 +143,10 @@ class BaseOrchestrator:
         tool = None
         if tool_name is not None:  # unknown tool or bad request: ValueError before any run
             tool = resolve_tool(tool_name, self.registry)
-            tool.validate_request(payload)
+            check_tool_inputs(tool, payload, tool_options, cfg)
+        else:
+            check_planned_options(self.registry, tool_options)
+        check_fallbacks(self.registry, cfg, tool_options)
         if not cfg.idempotency_key:
             return await self._execute(payload, tool_name, tool, tool_options, cfg, on_event)
         return await self._idempotent(payload, tool_name, tool, tool_options, cfg, on_event)

@@ -51,7 +51,16 @@ def test_unknown_tool_lists_the_known_ones():
     assert "feasibility" in result.stderr
 
 
-def test_broken_import_path_names_reference_and_error():
+def test_import_path_outside_the_allowlist_is_refused_naming_the_rule():
+    result = runner.invoke(app, ["run", "no_such_pkg.mod:tool", "text", "--simulator"])
+    assert result.exit_code == 2
+    assert "cannot resolve tool 'no_such_pkg.mod:tool'" in result.stderr
+    assert "not under an allowed prefix" in result.stderr
+    assert "STEER_TOOL_MODULES=no_such_pkg" in result.stderr
+
+
+def test_broken_import_path_names_reference_and_error(monkeypatch):
+    monkeypatch.setenv("STEER_TOOL_MODULES", "no_such_pkg")
     result = runner.invoke(app, ["run", "no_such_pkg.mod:tool", "text", "--simulator"])
     assert result.exit_code == 2
     assert "cannot resolve tool 'no_such_pkg.mod:tool'" in result.stderr
