@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import AliasChoices, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from steer_llm_sdk.errors import RETRYABLE_CATEGORIES, ErrorCategory
 from steer_llm_sdk.input_models import InputModel, check_config_field

@@ -37,6 +37,8 @@ def _user_project(tmp_path):
 def test_a_prefect_project_layout_does_not_shadow_the_sdk(tmp_path):
     _user_project(tmp_path)
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home"),
+           # a loaded 2-core machine can take longer than the default 20 s to start it
+           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
            "STEER_HOME": str(tmp_path / "steer")}
     proc = subprocess.run(
         [sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True,
