@@ -20,6 +20,7 @@ import weakref
 from typing import Any
 
 from steer_llm_sdk.reliability.idempotency import (
+    DEFAULT_FAILURE_TTL_S,
     DEFAULT_LEASE_S,
     ClaimOutcome,
     IdempotencyRecord,
@@ -33,13 +34,15 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS {t} (
     key          text PRIMARY KEY,
     request_hash text NOT NULL,
-    state        text NOT NULL CHECK (state IN ('in_flight', 'completed')),
+    state        text NOT NULL,
     owner        text,
     result       text,
     created_at   timestamptz NOT NULL,
     expires_at   timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS {i} ON {t} (expires_at);
+ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {c};
+ALTER TABLE {t} ADD CONSTRAINT {c} CHECK (state IN ('in_flight', 'completed', 'failed'));
 """
 _CLAIM = """
 INSERT INTO {t} AS cur (key, request_hash, state, owner, result, created_at, expires_at)
@@ -48,7 +51,7 @@ VALUES (%(key)s, %(hash)s, 'in_flight', %(owner)s, NULL, clock_timestamp(),
 ON CONFLICT (key) DO UPDATE SET request_hash = EXCLUDED.request_hash, state = 'in_flight',
     owner = EXCLUDED.owner, result = NULL, created_at = EXCLUDED.created_at,
     expires_at = EXCLUDED.expires_at
-WHERE cur.expires_at <= clock_timestamp()
+WHERE cur.expires_at <= clock_timestamp() OR (%(take_failed)s AND cur.state = 'failed')
 RETURNING extract(epoch FROM expires_at)::float8
 """
 _LIVE = ("SELECT request_hash, state, result, extract(epoch FROM expires_at)::float8 FROM {t} "
@@ -56,6 +59,11 @@ _LIVE = ("SELECT request_hash, state, result, extract(epoch FROM expires_at)::fl
 _COMPLETE = ("UPDATE {t} SET state = 'completed', owner = NULL, result = %s, "
              "expires_at = clock_timestamp() + %s * interval '1 second' "
              "WHERE key = %s AND state = 'in_flight' AND owner = %s AND request_hash = %s")
+_FAIL = ("UPDATE {t} SET state = 'failed', result = %s, "
+         "expires_at = clock_timestamp() + %s * interval '1 second' "
+         "WHERE key = %s AND state = 'in_flight' AND owner = %s AND request_hash = %s")
+_RENEW = ("UPDATE {t} SET expires_at = clock_timestamp() + %s * interval '1 second' "
+          "WHERE key = %s AND state = 'in_flight' AND owner = %s")
 _RELEASE = "DELETE FROM {t} WHERE key = %s AND state = 'in_flight' AND owner = %s"
 _GET = ("SELECT key, request_hash, state, owner, result, "
         "extract(epoch FROM created_at)::float8, extract(epoch FROM expires_at)::float8 "
@@ -77,18 +85,22 @@ class PostgresIdempotencyStore(IdempotencyStore):
     """Idempotency records in table ``table`` (created on first use)."""
 
     def __init__(self, dsn: str, *, table: str = "steer_idempotency",
-                 lease_s: float = DEFAULT_LEASE_S, purge_interval_s: float = 60.0) -> None:
-        super().__init__(lease_s=lease_s)
+                 lease_s: float = DEFAULT_LEASE_S, heartbeat_s: float | None = None,
+                 failure_ttl_s: float = DEFAULT_FAILURE_TTL_S,
+                 purge_interval_s: float = 60.0) -> None:
+        super().__init__(lease_s=lease_s, heartbeat_s=heartbeat_s, failure_ttl_s=failure_ttl_s)
         self._psycopg = _import_psycopg()
         from psycopg import sql
 
         self.dsn = dsn
         self.table = table
         ident = sql.Identifier(table)
-        fmt = {"t": ident, "i": sql.Identifier(f"{table}_expires_at")}
+        fmt = {"t": ident, "i": sql.Identifier(f"{table}_expires_at"),
+               "c": sql.Identifier(f"{table}_state_check")}
         self._q = {name: sql.SQL(text).format(**fmt) for name, text in {
             "schema": _SCHEMA, "claim": _CLAIM, "live": _LIVE, "complete": _COMPLETE,
-            "release": _RELEASE, "get": _GET, "purge": _PURGE}.items()}
+            "fail": _FAIL, "renew": _RENEW, "release": _RELEASE, "get": _GET,
+            "purge": _PURGE}.items()}
         self._purge_interval_s = purge_interval_s
         self._last_purge = 0.0
         self._schema_ready = False
@@ -128,13 +140,14 @@ class PostgresIdempotencyStore(IdempotencyStore):
         return await conn.execute(self._q[name], params)
 
     async def _try_claim(self, key: str, request_hash: str, token: str, lease_s: float,
-                         ttl_s: float) -> ClaimOutcome:
+                         ttl_s: float, take_failed: bool = True) -> ClaimOutcome:
         if time.monotonic() - self._last_purge >= self._purge_interval_s:
             self._last_purge = time.monotonic()
             await self.purge_expired()
         while True:
             cur = await self._execute("claim", {"key": key, "hash": request_hash,
-                                                "owner": token, "lease": lease_s})
+                                                "owner": token, "lease": lease_s,
+                                                "take_failed": take_failed})
             row = await cur.fetchone()
             if row is not None:
                 return ClaimOutcome("owned", lease_expires_at=row[0])
@@ -144,13 +157,22 @@ class PostgresIdempotencyStore(IdempotencyStore):
                 break
         stored_hash, state, result, expires_at = live
         ensure_same_hash(key, stored_hash, request_hash)
-        if state == "completed":
-            return ClaimOutcome("completed", result_json=result)
+        if state in ("completed", "failed"):
+            return ClaimOutcome(state, result_json=result)
         return ClaimOutcome("in_flight", lease_expires_at=expires_at)
 
     async def _complete(self, key: str, request_hash: str, token: str, result_json: str,
                         ttl_s: float) -> bool:
         cur = await self._execute("complete", (result_json, ttl_s, key, token, request_hash))
+        return cur.rowcount == 1
+
+    async def _fail(self, key: str, request_hash: str, token: str, failure_json: str,
+                    ttl_s: float) -> bool:
+        cur = await self._execute("fail", (failure_json, ttl_s, key, token, request_hash))
+        return cur.rowcount == 1
+
+    async def _renew(self, key: str, token: str, lease_s: float) -> bool:
+        cur = await self._execute("renew", (lease_s, key, token))
         return cur.rowcount == 1
 
     async def _release(self, key: str, token: str) -> bool:
