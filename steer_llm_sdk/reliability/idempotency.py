@@ -162,6 +162,7 @@ class ClaimOutcome:
     status: Literal["owned", "completed", "in_flight", "failed"]
     result_json: str | None = None
     lease_expires_at: float | None = None
+    previous_run: str | None = None  # owned: the run ref of a crashed owner's expired claim
 
 
 @dataclasses.dataclass(slots=True)
@@ -170,6 +171,7 @@ class _Ownership:
     request_hash: str
     ttl_s: float
     heartbeat: asyncio.Task[None] | None = None
+    previous_run: str | None = None
 
 
 class IdempotencyStore(ABC):
@@ -203,13 +205,15 @@ class IdempotencyStore(ABC):
 
     async def claim(self, key: str, request_hash: str, *, ttl_s: float,
                     wait_timeout_s: float = DEFAULT_WAIT_S, poll_s: float = 0.05,
-                    lease_s: float | None = None) -> str | None:
+                    lease_s: float | None = None,
+                    heartbeat_s: float | None = None) -> str | None:
         """Return the stored result JSON to replay, or ``None`` when the caller now owns ``key``.
 
         Raises ConflictError if ``key`` is live with another request hash, SharedFailure if the
         execution this call waited on failed, and TimeoutError if another worker keeps the same
         request in flight for longer than ``wait_timeout_s``. ``ttl_s`` is remembered as the
-        default retention for ``complete``; ``lease_s`` overrides the store's lease.
+        default retention for ``complete``; ``lease_s`` and ``heartbeat_s`` override the
+        store's settings for this claim.
         """
         if ttl_s <= 0:
             raise ValueError(f"ttl_s must be > 0, got {ttl_s}")
@@ -221,7 +225,7 @@ class IdempotencyStore(ABC):
         while True:
             token = secrets.token_hex(16)
             outcome = await self._claim_once(key, request_hash, token, ttl_s, lease,
-                                             take_failed=not waited)
+                                             take_failed=not waited, heartbeat_s=heartbeat_s)
             if outcome.status == "owned":
                 return None
             if outcome.status == "completed":
@@ -285,6 +289,19 @@ class IdempotencyStore(ABC):
         if own is not None:
             await self._release(key, own.token)
 
+    async def annotate(self, key: str, run_ref: str) -> bool:
+        """Record which run (e.g. a Prefect flow run id) holds our claim on ``key``, so whoever
+        takes the key over after we crash can clean that run up (``taken_over_run``)."""
+        with self._owners_lock:
+            own = self._owners.get(key)
+        return own is not None and await self._annotate(key, own.token, run_ref)
+
+    def taken_over_run(self, key: str) -> str | None:
+        """The run ref a crashed previous owner recorded, if our claim took its key over."""
+        with self._owners_lock:
+            own = self._owners.get(key)
+        return own.previous_run if own is not None else None
+
     def owns(self, key: str) -> bool:
         """True while this process holds an unfinished claim on ``key`` (for diagnostics)."""
         with self._owners_lock:
@@ -311,6 +328,11 @@ class IdempotencyStore(ABC):
     @abstractmethod
     async def _renew(self, key: str, token: str, lease_s: float) -> bool:
         """Extend our in-flight claim to now + ``lease_s``; False if it is not ours anymore."""
+
+    @abstractmethod
+    async def _annotate(self, key: str, token: str, run_ref: str) -> bool:
+        """Store ``run_ref`` on our in-flight claim; it outlives the lease so a new owner learns
+        it (``ClaimOutcome.previous_run``) when it takes over an expired claim."""
 
     @abstractmethod
     async def _complete(self, key: str, request_hash: str, token: str, result_json: str,
@@ -354,7 +376,8 @@ class IdempotencyStore(ABC):
     # ---- helpers ----------------------------------------------------------------------------
 
     async def _claim_once(self, key: str, request_hash: str, token: str, ttl_s: float,
-                          lease_s: float, *, take_failed: bool = True) -> ClaimOutcome:
+                          lease_s: float, *, take_failed: bool = True,
+                          heartbeat_s: float | None = None) -> ClaimOutcome:
         """Run one attempt; if we are cancelled after the backend granted it, give it back.
 
         Without this, a cancelled caller could leave an ownerless in-flight record that blocks
@@ -368,17 +391,19 @@ class IdempotencyStore(ABC):
             task.add_done_callback(lambda t: self._release_orphan(t, key, token))
             raise
         if outcome.status == "owned":
-            own = _Ownership(token, request_hash, ttl_s)
+            own = _Ownership(token, request_hash, ttl_s, previous_run=outcome.previous_run)
             with self._owners_lock:
                 previous = self._owners.get(key)
                 self._owners[key] = own
             if previous is not None:
                 _stop(previous)
-            own.heartbeat = self._start_heartbeat(key, token, lease_s)
+            own.heartbeat = self._start_heartbeat(key, token, lease_s, heartbeat_s)
         return outcome
 
-    def _start_heartbeat(self, key: str, token: str, lease_s: float) -> asyncio.Task[None] | None:
-        every = lease_s / 3 if self.heartbeat_s is None else self.heartbeat_s
+    def _start_heartbeat(self, key: str, token: str, lease_s: float,
+                         heartbeat_s: float | None) -> asyncio.Task[None] | None:
+        every = heartbeat_s if heartbeat_s is not None else self.heartbeat_s
+        every = lease_s / 3 if every is None else every
         if every <= 0:
             return None
         return asyncio.get_running_loop().create_task(

@@ -38,21 +38,25 @@ CREATE TABLE IF NOT EXISTS {t} (
     owner        text,
     result       text,
     created_at   timestamptz NOT NULL,
-    expires_at   timestamptz NOT NULL
+    expires_at   timestamptz NOT NULL,
+    run_ref      text
 );
+ALTER TABLE {t} ADD COLUMN IF NOT EXISTS run_ref text;
 CREATE INDEX IF NOT EXISTS {i} ON {t} (expires_at);
 ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {c};
 ALTER TABLE {t} ADD CONSTRAINT {c} CHECK (state IN ('in_flight', 'completed', 'failed'));
 """
 _CLAIM = """
+WITH old AS (SELECT state, run_ref FROM {t} WHERE key = %(key)s)
 INSERT INTO {t} AS cur (key, request_hash, state, owner, result, created_at, expires_at)
 VALUES (%(key)s, %(hash)s, 'in_flight', %(owner)s, NULL, clock_timestamp(),
         clock_timestamp() + %(lease)s * interval '1 second')
 ON CONFLICT (key) DO UPDATE SET request_hash = EXCLUDED.request_hash, state = 'in_flight',
     owner = EXCLUDED.owner, result = NULL, created_at = EXCLUDED.created_at,
-    expires_at = EXCLUDED.expires_at
+    expires_at = EXCLUDED.expires_at, run_ref = NULL
 WHERE cur.expires_at <= clock_timestamp() OR (%(take_failed)s AND cur.state = 'failed')
-RETURNING extract(epoch FROM expires_at)::float8
+RETURNING extract(epoch FROM expires_at)::float8,
+    (SELECT run_ref FROM old WHERE state = 'in_flight')
 """
 _LIVE = ("SELECT request_hash, state, result, extract(epoch FROM expires_at)::float8 FROM {t} "
          "WHERE key = %s AND expires_at > clock_timestamp()")
@@ -68,7 +72,10 @@ _RELEASE = "DELETE FROM {t} WHERE key = %s AND state = 'in_flight' AND owner = %
 _GET = ("SELECT key, request_hash, state, owner, result, "
         "extract(epoch FROM created_at)::float8, extract(epoch FROM expires_at)::float8 "
         "FROM {t} WHERE key = %s AND expires_at > clock_timestamp()")
-_PURGE = "DELETE FROM {t} WHERE expires_at <= clock_timestamp()"
+# an expired in-flight row naming its run is kept a day: a later claimer learns the orphan
+_PURGE = ("DELETE FROM {t} WHERE expires_at <= clock_timestamp() AND NOT (state = 'in_flight' "
+          "AND run_ref IS NOT NULL AND expires_at > clock_timestamp() - interval '1 day')")
+_ANNOTATE = "UPDATE {t} SET run_ref = %s WHERE key = %s AND state = 'in_flight' AND owner = %s"
 
 
 def _import_psycopg() -> Any:
@@ -99,8 +106,8 @@ class PostgresIdempotencyStore(IdempotencyStore):
                "c": sql.Identifier(f"{table}_state_check")}
         self._q = {name: sql.SQL(text).format(**fmt) for name, text in {
             "schema": _SCHEMA, "claim": _CLAIM, "live": _LIVE, "complete": _COMPLETE,
-            "fail": _FAIL, "renew": _RENEW, "release": _RELEASE, "get": _GET,
-            "purge": _PURGE}.items()}
+            "fail": _FAIL, "renew": _RENEW, "annotate": _ANNOTATE, "release": _RELEASE,
+            "get": _GET, "purge": _PURGE}.items()}
         self._purge_interval_s = purge_interval_s
         self._last_purge = 0.0
         self._schema_ready = False
@@ -150,7 +157,7 @@ class PostgresIdempotencyStore(IdempotencyStore):
                                                 "take_failed": take_failed})
             row = await cur.fetchone()
             if row is not None:
-                return ClaimOutcome("owned", lease_expires_at=row[0])
+                return ClaimOutcome("owned", lease_expires_at=row[0], previous_run=row[1])
             cur = await self._execute("live", (key,))
             live = await cur.fetchone()
             if live is not None:  # None: it expired between the two statements; claim again
@@ -169,6 +176,10 @@ class PostgresIdempotencyStore(IdempotencyStore):
     async def _fail(self, key: str, request_hash: str, token: str, failure_json: str,
                     ttl_s: float) -> bool:
         cur = await self._execute("fail", (failure_json, ttl_s, key, token, request_hash))
+        return cur.rowcount == 1
+
+    async def _annotate(self, key: str, token: str, run_ref: str) -> bool:
+        cur = await self._execute("annotate", (run_ref, key, token))
         return cur.rowcount == 1
 
     async def _renew(self, key: str, token: str, lease_s: float) -> bool:

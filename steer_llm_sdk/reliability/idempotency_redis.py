@@ -32,14 +32,30 @@ __all__ = ["RedisIdempotencyStore"]
 
 # KEYS[1]=key ARGV[1]=in-flight record json ARGV[2]=lease ms ARGV[3]=take over a failed record
 # ('1'/'0'). Returns {1} when claimed, else {0, existing record json, pttl}.
+# KEYS[2]=the key's run ref (kept past the lease, see _ANNOTATE): returned and dropped on a
+# successful claim, so the new owner learns which run a crashed owner left behind.
 _CLAIM = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1} end
+local function owned()
+  local ref = redis.call('GET', KEYS[2])
+  redis.call('DEL', KEYS[2])
+  return {1, ref}
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return owned() end
 local raw = redis.call('GET', KEYS[1])
 if raw and ARGV[3] == '1' and cjson.decode(raw).state == 'failed' then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return {1}
+  return owned()
 end
 return {0, raw, redis.call('PTTL', KEYS[1])}
+"""
+# KEYS[1]=key KEYS[2]=run ref key ARGV[1]=owner ARGV[2]=run ref ARGV[3]=keep ms.
+_ANNOTATE = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local rec = cjson.decode(raw)
+if rec.state ~= 'in_flight' or rec.owner ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1
 """
 # KEYS[1]=key ARGV[1]=owner ARGV[2]=hash ARGV[3]=result json ARGV[4]=ttl ms
 # ARGV[5]=expires_at (unix s) ARGV[6]=new state (completed|failed). Keeps created_at.
@@ -102,6 +118,7 @@ class _LoopClient:
         self.complete = self.client.register_script(_COMPLETE)
         self.release = self.client.register_script(_RELEASE)
         self.renew = self.client.register_script(_RENEW)
+        self.annotate = self.client.register_script(_ANNOTATE)
 
 
 class RedisIdempotencyStore(IdempotencyStore):
@@ -147,10 +164,12 @@ class RedisIdempotencyStore(IdempotencyStore):
                           "created_at": now, "expires_at": now + lease_s})
         lc = self._c()
         while True:
-            res = await lc.claim(keys=[self.prefix + key],
+            res = await lc.claim(keys=[self.prefix + key, self._run_key(key)],
                                  args=[rec, _ms(lease_s), "1" if take_failed else "0"])
             if int(res[0]) == 1:
-                return ClaimOutcome("owned", lease_expires_at=now + lease_s)
+                previous = res[1] if len(res) > 1 and res[1] else None
+                return ClaimOutcome("owned", lease_expires_at=now + lease_s,
+                                    previous_run=previous)
             existing = self._record(key, res[1])
             if existing is not None:  # None only if it expired inside the script: try again
                 break
@@ -173,6 +192,14 @@ class RedisIdempotencyStore(IdempotencyStore):
             keys=[self.prefix + key],
             args=[token, request_hash, failure_json, _ms(ttl_s), repr(time.time() + ttl_s),
                   "failed"])
+        return int(res) == 1
+
+    def _run_key(self, key: str) -> str:
+        return f"{self.prefix}{key}\x00run"
+
+    async def _annotate(self, key: str, token: str, run_ref: str) -> bool:
+        res = await self._c().annotate(keys=[self.prefix + key, self._run_key(key)],
+                                       args=[token, run_ref, _ms(86400)])
         return int(res) == 1
 
     async def _renew(self, key: str, token: str, lease_s: float) -> bool:

@@ -42,13 +42,19 @@ CREATE TABLE IF NOT EXISTS {name} (
     owner        TEXT,
     result       TEXT,
     created_at   REAL NOT NULL,
-    expires_at   REAL NOT NULL
+    expires_at   REAL NOT NULL,
+    run_ref      TEXT
 )"""
 _SCHEMA = _TABLE.format(name="idempotency") + """;
 CREATE INDEX IF NOT EXISTS idempotency_expires_at ON idempotency (expires_at);
 """
 _COLUMNS = "key, request_hash, state, owner, result, created_at, expires_at"
 _POOL_MAX = 8
+# an expired in-flight row that names its run is kept this long, so a later claimer can still
+# learn which run the crashed owner left behind
+_RUN_REF_GRACE_S = 86400.0
+_PURGE = ("DELETE FROM idempotency WHERE expires_at <= ? AND NOT (state = 'in_flight' "
+          "AND run_ref IS NOT NULL AND expires_at > ?)")
 
 
 class SQLiteIdempotencyStore(IdempotencyStore):
@@ -133,13 +139,14 @@ class SQLiteIdempotencyStore(IdempotencyStore):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 now = time.time()
-                row = conn.execute("SELECT request_hash, state, result, expires_at "
+                row = conn.execute("SELECT request_hash, state, result, expires_at, run_ref "
                                    "FROM idempotency WHERE key = ?", (key,)).fetchone()
                 if row is not None and row[3] > now and not (take_failed and row[1] == "failed"):
                     conn.execute("COMMIT")
-                    return _outcome(key, request_hash, row)
+                    return _outcome(key, request_hash, row[:4])
+                previous = row[4] if row is not None and row[1] == "in_flight" else None
                 if now - self._last_purge >= self._purge_interval_s:
-                    conn.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,))
+                    conn.execute(_PURGE, (now, now - _RUN_REF_GRACE_S))
                     self._last_purge = now
                 conn.execute(
                     "INSERT OR REPLACE INTO idempotency (key, request_hash, state, owner, "
@@ -149,7 +156,7 @@ class SQLiteIdempotencyStore(IdempotencyStore):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            return ClaimOutcome("owned", lease_expires_at=now + lease_s)
+            return ClaimOutcome("owned", lease_expires_at=now + lease_s, previous_run=previous)
 
     def _complete_sync(self, key: str, request_hash: str, token: str, result_json: str,
                        ttl_s: float) -> bool:
@@ -159,6 +166,12 @@ class SQLiteIdempotencyStore(IdempotencyStore):
                 "UPDATE idempotency SET state = 'completed', owner = NULL, result = ?, "
                 "expires_at = ? WHERE key = ? AND state = 'in_flight' AND owner = ? "
                 "AND request_hash = ?", (result_json, now + ttl_s, key, token, request_hash))
+            return cur.rowcount == 1
+
+    def _annotate_sync(self, key: str, token: str, run_ref: str) -> bool:
+        with self._connection() as conn:
+            cur = conn.execute("UPDATE idempotency SET run_ref = ? WHERE key = ? "
+                               "AND state = 'in_flight' AND owner = ?", (run_ref, key, token))
             return cur.rowcount == 1
 
     def _renew_sync(self, key: str, token: str, lease_s: float) -> bool:
@@ -192,7 +205,7 @@ class SQLiteIdempotencyStore(IdempotencyStore):
     def _purge_sync(self) -> int:
         with self._connection() as conn:
             now = time.time()
-            cur = conn.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,))
+            cur = conn.execute(_PURGE, (now, now - _RUN_REF_GRACE_S))
             self._last_purge = now
             return cur.rowcount
 
@@ -205,6 +218,9 @@ class SQLiteIdempotencyStore(IdempotencyStore):
 
     async def _renew(self, key: str, token: str, lease_s: float) -> bool:
         return await asyncio.to_thread(self._renew_sync, key, token, lease_s)
+
+    async def _annotate(self, key: str, token: str, run_ref: str) -> bool:
+        return await asyncio.to_thread(self._annotate_sync, key, token, run_ref)
 
     async def _fail(self, key: str, request_hash: str, token: str, failure_json: str,
                     ttl_s: float) -> bool:
@@ -251,19 +267,21 @@ def _outcome(key: str, request_hash: str, row: tuple[str, str, str | None, float
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Files created before the ``failed`` state existed carry a CHECK that rejects it; SQLite
-    cannot alter a CHECK, so such a table is copied into the current shape once."""
+    """Files created before the ``failed`` state and ``run_ref`` existed carry a CHECK that
+    rejects the state; SQLite cannot alter a CHECK, so such a table is copied into the current
+    shape once."""
     sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' "
                        "AND name = 'idempotency'").fetchone()
-    if sql is None or "'failed'" in sql[0]:
+    if sql is None or "run_ref" in sql[0]:
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
         sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' "
                            "AND name = 'idempotency'").fetchone()
-        if "'failed'" not in sql[0]:  # another process may have migrated meanwhile
+        if "run_ref" not in sql[0]:  # another process may have migrated meanwhile
             conn.execute(_TABLE.format(name="idempotency_new"))
-            conn.execute(f"INSERT INTO idempotency_new SELECT {_COLUMNS} FROM idempotency")
+            conn.execute(f"INSERT INTO idempotency_new ({_COLUMNS}) SELECT {_COLUMNS} "
+                         "FROM idempotency")
             conn.execute("DROP TABLE idempotency")
             conn.execute("ALTER TABLE idempotency_new RENAME TO idempotency")
             conn.execute("CREATE INDEX IF NOT EXISTS idempotency_expires_at "

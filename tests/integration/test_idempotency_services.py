@@ -125,9 +125,11 @@ async def test_crashed_owner_lease_expires(make_store) -> None:
     crashed = await make_store(lease_s=0.3, heartbeat_s=0)  # renews nothing, like a dead owner
     survivor = await make_store(lease_s=0.3)
     assert await crashed.claim("k", H1, ttl_s=60) is None
+    assert await crashed.annotate("k", "flow-run-1")
     t0 = time.monotonic()
     assert await survivor.claim("k", H1, ttl_s=60, poll_s=0.02) is None
     assert 0.1 < time.monotonic() - t0 < 3
+    assert survivor.taken_over_run("k") == "flow-run-1"
     await crashed.complete("k", H1, '"stale"', ttl_s=60)  # lease lost: must not write
     assert (await survivor.get("k")).state == "in_flight"
     await survivor.complete("k", H1, '"fresh"', ttl_s=60)

@@ -153,9 +153,11 @@ async def test_crashed_owner_lease_expires(tmp_path: Path) -> None:
     crashed = SQLiteIdempotencyStore(path, lease_s=0.3, heartbeat_s=0)  # renews nothing: dead
     survivor = SQLiteIdempotencyStore(path, lease_s=0.3)
     assert await crashed.claim("k", H1, ttl_s=60) is None  # then the owner "dies"
+    assert await crashed.annotate("k", "flow-run-1")
     t0 = time.monotonic()
     assert await survivor.claim("k", H1, ttl_s=60, poll_s=0.02) is None  # waits out the lease
     assert 0.15 < time.monotonic() - t0 < 2
+    assert survivor.taken_over_run("k") == "flow-run-1"  # the run the crashed owner left
     await crashed.complete("k", H1, '"stale"', ttl_s=60)  # lost its lease: must not write
     assert (await survivor.get("k")).state == "in_flight"
     await survivor.complete("k", H1, '"fresh"', ttl_s=60)
