@@ -123,3 +123,38 @@ async def test_eight_callers_of_a_failing_request_share_one_execution(
     assert sum(bool(o.metadata.get("shared_failure")) for o in outs) >= 6
     for s in stores:
         s.close()
+
+
+async def test_a_deployed_style_run_enforces_the_key_inside_the_flow(
+        llm_simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flow called with JSON parameters only, as a deployment/REST run is: the key is
+    claimed inside the flow. Same key + other request -> ConflictError before any provider
+    call; same key + same request -> the earlier output, 0 provider calls."""
+    from steer_llm_sdk.flows.orchestrate import orchestrate
+
+    from steer_llm_sdk.errors import ConflictError
+    from steer_llm_sdk.output import OrchestrationOutput
+
+    monkeypatch.setenv("OPENAI_BASE_URL", llm_simulator.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-sim")
+    seeds = _seeds(2)
+    options = {"k": 2, "seeds": seeds, "early_stop": False}
+    config = OrchestrationConfig(idempotency_key=f"rest-{time.time_ns()}").to_parameters()
+
+    def sent() -> int:
+        return sum(len(llm_simulator.stats.requests_for(seed=s)) for s in seeds)
+
+    first = OrchestrationOutput.model_validate_json(await orchestrate(
+        request={"query": "Ship v2 in a week"}, tool="feasibility", tool_options=options,
+        config=config))
+    assert first.status == "succeeded" and sent() == 2
+    with pytest.raises(ConflictError, match="already used with a different request"):
+        await orchestrate(request={"query": "A totally different question"},
+                          tool="feasibility", tool_options=options, config=config)
+    assert sent() == 2  # refused before any provider call
+    again = OrchestrationOutput.model_validate_json(await orchestrate(
+        request={"query": "Ship v2 in a week"}, tool="feasibility", tool_options=options,
+        config=config))
+    assert sent() == 2 and again.metadata["idempotent_replay"] is True
+    assert again.content == first.content
+    assert again.metadata["flow_run_id"] == first.metadata["flow_run_id"]
