@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 import uuid
 from typing import Any
@@ -194,8 +195,11 @@ async def _read_output(state: Any) -> OrchestrationOutput | None:
         data = None
     if isinstance(data, ConflictError):
         raise data
-    if data is None and state.is_failed() and "ConflictError" in (state.message or ""):
-        raise ConflictError("?", (state.message or "").split("ConflictError: ", 1)[-1])
+    message = state.message or ""
+    if data is None and state.is_failed() and "ConflictError: " in message:
+        text = message.split("ConflictError: ", 1)[1]
+        key = re.search(r"idempotency key '([^']*)'", text)
+        raise ConflictError(key.group(1) if key else "", text)
     return output_from_result(data) if isinstance(data, dict | str) else None
 
 
