@@ -43,8 +43,13 @@ CREATE TABLE IF NOT EXISTS {t} (
 );
 ALTER TABLE {t} ADD COLUMN IF NOT EXISTS run_ref text;
 CREATE INDEX IF NOT EXISTS {i} ON {t} (expires_at);
-ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {c};
-ALTER TABLE {t} ADD CONSTRAINT {c} CHECK (state IN ('in_flight', 'completed', 'failed'));
+DO $$ BEGIN  -- tables created before the 'failed' state: widen their CHECK once
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {tl}::regclass
+                 AND conname = {cl} AND pg_get_constraintdef(oid) LIKE '%failed%') THEN
+    ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {c};
+    ALTER TABLE {t} ADD CONSTRAINT {c} CHECK (state IN ('in_flight', 'completed', 'failed'));
+  END IF;
+END $$;
 """
 _CLAIM = """
 WITH old AS (SELECT state, run_ref FROM {t} WHERE key = %(key)s)
@@ -103,7 +108,9 @@ class PostgresIdempotencyStore(IdempotencyStore):
         self.table = table
         ident = sql.Identifier(table)
         fmt = {"t": ident, "i": sql.Identifier(f"{table}_expires_at"),
-               "c": sql.Identifier(f"{table}_state_check")}
+               "c": sql.Identifier(f"{table}_state_check"),
+               "cl": sql.Literal(f"{table}_state_check"),
+               "tl": sql.Literal('"' + table.replace('"', '""') + '"')}
         self._q = {name: sql.SQL(text).format(**fmt) for name, text in {
             "schema": _SCHEMA, "claim": _CLAIM, "live": _LIVE, "complete": _COMPLETE,
             "fail": _FAIL, "renew": _RENEW, "annotate": _ANNOTATE, "release": _RELEASE,
