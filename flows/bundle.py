@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefect.utilities.annotations import quote
+from steer_llm_sdk.tasks.durable import durable_task_options
 from steer_llm_sdk.tasks.eager import replicate_options
 from steer_llm_sdk.tasks.replicate import run_replicate
 from steer_llm_sdk.tasks.runtime import RunSession
@@ -87,7 +88,8 @@ class BundleScheduler:
         self._done = 0
         self._partial_sent = False
         self._distances: dict[tuple[str, str], float] = {}
-        self.task = run_replicate.with_options(**session.task_options(cfg))
+        self.task = run_replicate.with_options(**session.task_options(cfg),
+                                               **durable_task_options(session))
 
     async def _one(self, index: int) -> None:
         rid, seed = f"r{index + 1}", self.seeds[index]
@@ -102,6 +104,8 @@ class BundleScheduler:
                                     quote(self.raw_options), return_state=True)
         elapsed = (time.perf_counter() - started) * 1000
         if state.is_completed():
+            if state.name == "Cached":  # finished in an earlier attempt of this run key
+                self.session.resumed.append(rid)
             rep = _enforce_replicate_budget(await state.result(), self.options)
             self.session.budget.add(rep.usage, rep.cost_usd)
             await emitter.emit("replicate_done", tool_name=name, replicate_id=rid,

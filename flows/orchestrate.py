@@ -21,7 +21,9 @@ from prefect.runtime import flow_run as runtime_flow_run
 from prefect.states import Failed
 from steer_llm_sdk.flows.artifacts import publish_artifacts
 from steer_llm_sdk.flows.attempts import run_with_fallbacks
+from steer_llm_sdk.flows.idempotent import run_with_claim
 from steer_llm_sdk.flows.labels import label_flow_run
+from steer_llm_sdk.flows.orphans import track_claim
 from steer_llm_sdk.tasks.runtime import RunSession, get_session, pop_session, register_session
 
 from steer_llm_sdk.config import OrchestrationConfig
@@ -124,7 +126,12 @@ async def orchestrate(
         # them: Prefect acquires a tag concurrency lease per tagged task run (one API call each,
         # and a 503 + ~2 s client backoff whenever the SQLite server is busy).
         with TagsContext(current_tags=set()):
-            return await _run(session, session_id, request, tool, tool_options, cfg, logger)
+            run = functools.partial(_run, session, session_id, request, tool, tool_options,
+                                    cfg, logger)
+            if cfg.idempotency_key and session.claim is None:  # deployed, REST, scheduled
+                return await run_with_claim(session, cfg, tool, normalise_request(request),
+                                            tool_options, run)
+            return await run()
     finally:
         if owns_session:
             pop_session(session_id)
@@ -134,8 +141,29 @@ async def _run(session: RunSession, session_id: str, request: dict[str, Any] | s
                tool: str | None, tool_options: dict[str, Any] | None,
                cfg: OrchestrationConfig, logger: Any) -> str:
     payload = normalise_request(request)
-    emitter = session.emitter
     started = time.monotonic()
+    context = FlowRunContext.get()
+    if session.run_key is None and context is not None and context.persist_result:
+        # a persisted (deployed) run: a Prefect retry of it resumes its finished replicates
+        session.run_key = f"flow-run:{runtime_flow_run.id}"
+    tracking = None
+    if session.claim is not None:  # record our run on the claim; crash a dead owner's run
+        if session.defer_api_writes:
+            session.defer(track_claim(session.claim))
+        else:
+            tracking = asyncio.ensure_future(track_claim(session.claim))
+    try:
+        return await _run_body(session, session_id, payload, tool, tool_options, cfg, logger,
+                               started)
+    finally:
+        if tracking is not None:
+            await tracking
+
+
+async def _run_body(session: RunSession, session_id: str, payload: dict[str, Any],
+                    tool: str | None, tool_options: dict[str, Any] | None,
+                    cfg: OrchestrationConfig, logger: Any, started: float) -> str:
+    emitter = session.emitter
     logger.info("orchestration trace_id=%s request_id=%s tool=%s", cfg.trace_id,
                 cfg.request_id, tool or "<planner>")
     await emitter.emit("orchestration_started", tool_name=tool, request_keys=sorted(payload))
@@ -172,6 +200,8 @@ async def _run(session: RunSession, session_id: str, request: dict[str, Any] | s
         "flow_run_id": str(runtime_flow_run.id) if runtime_flow_run.id else None,
         "budget": {"limits": session.budget.limits, "spent": session.budget.spent()},
     })
+    if session.resumed:  # served from storage: no provider call in this run
+        output.metadata["resumed_replicates"] = sorted(session.resumed)
     if session.defer_api_writes:
         session.defer(publish_artifacts(output))
     else:

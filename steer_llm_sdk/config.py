@@ -140,6 +140,15 @@ class ReliabilityConfig(InputModel):
     )
     max_total_attempts: int = Field(5, ge=1)
     idempotency_ttl_s: float = Field(24 * 3600, gt=0)
+    idempotency_lease_s: float = Field(
+        30.0, gt=0, description="In-flight claim lifetime without a heartbeat: a crashed "
+        "owner's key can be claimed again after at most this long (docs/durability.md).")
+    idempotency_heartbeat_s: float | None = Field(
+        None, ge=0, description="How often a live owner renews its claim; default a third of "
+        "the lease; 0 disables renewal (the lease must then outlast every run).")
+    idempotency_wait_s: float = Field(
+        300.0, ge=0, description="Longest wait for another worker's run of the same key; "
+        "OrchestrationConfig.timeout_ms lowers it per run.")
 
     def breaker_for(self, provider: str) -> CircuitBreakerConfig:
         return self.breakers.get(provider) or self.breakers.get("default", self.default_breaker)

@@ -2,7 +2,8 @@
 
 With no PREFECT_API_URL, Prefect starts a temporary server subprocess per process. We keep that
 default (a user's first run needs nothing installed) and change only the module the subprocess
-runs, so its SQLite transactions wait instead of failing (see steer_llm_sdk.prefect_server).
+runs, so its SQLite transactions wait instead of failing (see steer_llm_sdk.prefect_server),
+and so it exits when the process that started it dies (steer_llm_sdk.parent_watch).
 The command mirrors Prefect 3.9's ``SubprocessASGIServer._run_uvicorn_command``. Opt out with
 STEER_PATCH_EPHEMERAL_SERVER=0.
 
@@ -40,6 +41,15 @@ def _command(port: int) -> list[str]:
     ]
 
 
+def server_env() -> dict[str, str]:
+    """What the embedded server gets on top of our environment; STEER_PARENT_PID makes it
+    exit when this process dies (steer_llm_sdk/parent_watch.py), even after ``kill -9``."""
+    from steer_llm_sdk.parent_watch import ENV_PARENT_PID
+
+    return {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1", ENV_PARENT_PID: str(os.getpid())}
+
+
 def ephemeral_mode() -> bool:
     """True when Prefect would start its embedded server (no API URL configured)."""
     from prefect.settings import PREFECT_API_URL
@@ -62,11 +72,9 @@ def use_patched_ephemeral_server() -> bool:
         return False
 
     def _run_uvicorn_command(self: Any) -> subprocess.Popen[Any]:
-        server_env = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
-                      "PREFECT__SERVER_FINAL": "1"}
         return subprocess.Popen(
             args=_command(self.port),
-            env={**_SERVER_ENV_DEFAULTS, **os.environ, **server_env,
+            env={**_SERVER_ENV_DEFAULTS, **os.environ, **server_env(),
                  **get_current_settings().to_environment_variables(exclude_unset=True)},
         )
 

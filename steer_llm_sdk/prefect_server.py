@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> None:
     """After the SQLite patch: ``server start ...`` runs Prefect's own CLI (UI, services; one
     worker process, so the patch holds); anything else is uvicorn's CLI with Prefect's app."""
     patch_sqlite_begin_immediate()
+    from steer_llm_sdk.parent_watch import exit_with_parent
+
+    exit_with_parent()  # an embedded server (STEER_PARENT_PID set) ends with its process
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:2] == ["server", "start"]:
         from prefect.cli import app

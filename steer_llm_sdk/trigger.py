@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 import uuid
 from typing import Any
@@ -134,12 +135,58 @@ async def read_deployment(client: Any, full_name: str) -> Any:
         raise DeploymentNotFoundError(full_name, available) from None
 
 
-def _run_config(config: OrchestrationConfig | None, defaults: dict[str, Any]) -> dict[str, Any]:
-    """The caller's config or the deployment's default, with a fresh trace id for this run;
-    the idempotency key goes to Prefect, not into the parameters."""
+def _run_config(config: OrchestrationConfig | None, defaults: dict[str, Any],
+                idempotency_key: str | None = None) -> dict[str, Any]:
+    """The caller's config or the deployment's default, with a fresh trace id for this run.
+    The idempotency key travels in the config: the flow claims it in the shared store, so a
+    triggered run follows the same rules as an in-process one (flows/idempotent.py)."""
     base = config or OrchestrationConfig.model_validate(defaults or {})
     trace_id = (config.trace_id if config else None) or uuid.uuid4().hex
-    return base.model_copy(update={"trace_id": trace_id, "idempotency_key": None}).to_parameters()
+    key = idempotency_key or (config.idempotency_key if config else None)
+    return base.model_copy(update={"trace_id": trace_id, "idempotency_key": key}).to_parameters()
+
+
+FAILED_STATES = {"FAILED", "CRASHED", "CANCELLED"}
+
+
+def _effective_digest(parameters: dict[str, Any], defaults: dict[str, Any]) -> str:
+    """The request hash the flow will compute for these parameters (run_claims.run_digest)."""
+    from steer_llm_sdk.flows.orchestrate import normalise_request
+    from steer_llm_sdk.reliability.run_claims import run_digest
+
+    merged = {**defaults, **parameters}
+    return run_digest(normalise_request(merged.get("request") or {}), merged.get("tool"),
+                      merged.get("tool_options"))
+
+
+async def _earlier_run(client: Any, deployment_id: Any, key: str, tool: str | None,
+                       digest: str, defaults: dict[str, Any]) -> tuple[Any, int]:
+    """An earlier run of this deployment with the same key and tool: ConflictError if it was
+    for another request; else (the run to return, or None) and how many such runs failed.
+    Failed runs are not answers: as in process, the key may be run again."""
+    from prefect.client.schemas import filters as f
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    from steer_llm_sdk.errors import ConflictError
+    from steer_llm_sdk.reliability.idempotency import scoped_key
+
+    runs = await client.read_flow_runs(
+        flow_run_filter=f.FlowRunFilter(tags=f.FlowRunFilterTags(
+            all_=[idempotency_tag(key), f"tool:{tool or 'planned'}"])),
+        deployment_filter=f.DeploymentFilter(id=f.DeploymentFilterId(any_=[deployment_id])),
+        sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50)
+    failed = 0
+    for run in runs:
+        state = run.state.type.value if run.state else None
+        if _effective_digest(run.parameters or {}, defaults) != digest:
+            if state not in FAILED_STATES:
+                raise ConflictError(scoped_key(key, tool or "planned"))
+            continue
+        if state in FAILED_STATES:
+            failed += 1
+        else:
+            return run, failed
+    return None, failed
 
 
 def check_against_tool(tool_ref: Any, request: Any, tool_options: Any,
@@ -166,11 +213,21 @@ def check_against_tool(tool_ref: Any, request: Any, tool_options: Any,
 
 async def _read_output(state: Any) -> OrchestrationOutput | None:
     """The persisted return value (a JSON string for succeeded and partial runs, a dict in the
-    Failed state of a failed-status run)."""
+    Failed state of a failed-status run). A run the flow failed with ConflictError (its key
+    was claimed for another request) raises it here."""
+    from steer_llm_sdk.errors import ConflictError
+
     try:
         data = await state.aresult(raise_on_failure=False)
     except Exception:  # result not persisted / not readable on this host
-        return None
+        data = None
+    if isinstance(data, ConflictError):
+        raise data
+    message = state.message or ""
+    if data is None and state.is_failed() and "ConflictError: " in message:
+        text = message.split("ConflictError: ", 1)[1]
+        key = re.search(r"idempotency key '([^']*)'", text)
+        raise ConflictError(key.group(1) if key else "", text)
     return output_from_result(data) if isinstance(data, dict | str) else None
 
 
@@ -211,12 +268,13 @@ async def atrigger_deployment(
         dep = await read_deployment(client, full_name)
         defaults = dict(dep.parameters or {})
         parameters: dict[str, Any] = {
-            "config": _run_config(config, defaults.get("config") or {})
+            "config": _run_config(config, defaults.get("config") or {}, idempotency_key)
         }
         check_against_tool(tool if tool is not None else defaults.get("tool"),
                            payload if payload is not None else defaults.get("request"),
                            tool_options if tool_options is not None
                            else defaults.get("tool_options"), parameters["config"])
+        idempotency_key = parameters["config"].get("idempotency_key")
         if payload is not None:
             parameters["request"] = payload
         if tool is not None:
@@ -226,11 +284,18 @@ async def atrigger_deployment(
         trace_id = parameters["config"]["trace_id"]
         run_tool = tool if tool is not None else defaults.get("tool")
         started = time.monotonic()
-        flow_run = await arun_deployment(
-            dep.id, client=client, parameters=parameters, timeout=0, as_subflow=False,
-            tags=trigger_tags(run_tool, trace_id, idempotency_key),
-            idempotency_key=idempotency_key,
-        )
+        flow_run, prefect_key = None, None
+        if idempotency_key:  # same key: same request -> the earlier run, other -> Conflict
+            digest = _effective_digest(parameters, defaults)
+            flow_run, failed = await _earlier_run(client, dep.id, idempotency_key, run_tool,
+                                                  digest, defaults)
+            prefect_key = f"steer:{idempotency_key}:{run_tool}:{digest[:16]}:{failed}"
+        if flow_run is None:
+            flow_run = await arun_deployment(
+                dep.id, client=client, parameters=parameters, timeout=0, as_subflow=False,
+                tags=trigger_tags(run_tool, trace_id, idempotency_key),
+                idempotency_key=prefect_key,
+            )
         while wait and not (flow_run.state and flow_run.state.is_final()):
             if timeout_s is not None and time.monotonic() - started >= timeout_s:
                 break

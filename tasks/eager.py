@@ -73,10 +73,14 @@ def first_wave(tool: BundleTool, options: dict[str, Any], cfg: OrchestrationConf
 
 
 def start_eager_replicates(session: Any, tool: BundleTool, request: dict[str, Any],
-                           tool_options: dict[str, Any], cfg: OrchestrationConfig) -> None:
+                           tool_options: dict[str, Any], cfg: OrchestrationConfig,
+                           skip: frozenset[str] = frozenset()) -> None:
+    """``skip``: replicates whose results are already stored (tasks/durable.py); their task
+    runs are served from storage, so sending them would only spend tokens again."""
     options = replicate_options(
         {k: v for k, v in tool_options.items() if k != "fallback_tools"}, cfg)
-    wave = first_wave(tool, options, cfg, session.budget.limits)
+    wave = [(rid, seed) for rid, seed in first_wave(tool, options, cfg, session.budget.limits)
+            if rid not in skip]
     for replicate_id, seed in wave:
         context = replicate_context(session, tool, replicate_id, seed, options, attempt=1)
         task = asyncio.ensure_future(_timed(tool.run_replicate(request, seed, context)))

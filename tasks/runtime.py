@@ -63,6 +63,9 @@ class RunSession:
     eager: dict[str, Any] = field(default_factory=dict)  # replicate id -> tasks.eager.EagerCall
     defer_api_writes: bool = False  # the caller awaits `deferred` after the flow returns
     deferred: list[asyncio.Task[Any]] = field(default_factory=list)
+    run_key: str | None = None  # finished replicates persist under it (tasks/durable.py)
+    claim: Any = None  # reliability.run_claims.RunClaim when this run owns an idempotency key
+    resumed: list[str] = field(default_factory=list)  # replicate ids served from storage
 
     def breaker_config_for(self, provider: str | None) -> CircuitBreakerConfig | None:
         if provider is None:

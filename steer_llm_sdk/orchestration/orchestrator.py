@@ -24,13 +24,10 @@ from steer_llm_sdk.flows.attempts import open_breaker_error
 from steer_llm_sdk.flows.labels import wanted_tags
 from steer_llm_sdk.flows.orchestrate import in_process_flow
 from steer_llm_sdk.output import OrchestrationOutput, output_from_result
-from steer_llm_sdk.reliability.idempotency import (
-    IdempotencyStore,
-    canonical_request_hash,
-    make_idempotency_store,
-    scoped_key,
-)
+from steer_llm_sdk.reliability.idempotency import IdempotencyStore, make_idempotency_store
+from steer_llm_sdk.reliability.run_claims import RunClaim, claim_run
 from steer_llm_sdk.shared_api_client import shared_api_client
+from steer_llm_sdk.tasks.durable import stored_replicates
 from steer_llm_sdk.tasks.eager import discard_eager_calls, start_eager_replicates
 from steer_llm_sdk.tasks.runtime import RunSession, pop_session, register_session
 from steer_llm_sdk.validation import InputError, check_request
@@ -157,41 +154,38 @@ class BaseOrchestrator:
     async def _idempotent(self, payload: dict[str, Any], tool_name: str | None, tool: Tool | None,
                           tool_options: dict[str, Any], cfg: OrchestrationConfig,
                           on_event: EventCallback | None) -> OrchestrationOutput:
+        """The shared protocol of reliability/run_claims.py (the flow records its run on the
+        claim and crashes the run of an owner it took over from: flows/orphans.py)."""
         assert cfg.idempotency_key
-        store = self.idempotency_store
-        key = scoped_key(cfg.idempotency_key, tool_name or "planned")
-        digest = canonical_request_hash(
-            {"request": payload, "tool": tool_name, "tool_options": tool_options}
-        )
-        ttl = self.reliability_config.idempotency_ttl_s
-        stored = await store.claim(key, digest, ttl_s=ttl)
-        if stored is not None:
-            out = OrchestrationOutput.model_validate_json(stored)
-            out.metadata["idempotent_replay"] = True
-            return out
+        claim, replay = await claim_run(self.idempotency_store, cfg, self.reliability_config,
+                                        tool_name, payload, tool_options)
+        if claim is None:
+            assert replay is not None
+            return replay
         try:
-            out = await self._execute(payload, tool_name, tool, tool_options, cfg, on_event)
-        except BaseException:
-            await store.release(key)
+            out = await self._execute(payload, tool_name, tool, tool_options, cfg, on_event,
+                                      claim=claim)
+        except BaseException as exc:
+            await claim.raised(exc)
             raise
-        if out.status == "failed":
-            await store.release(key)
-        else:
-            await store.complete(key, digest, out.model_dump_json(), ttl_s=ttl)
+        await claim.finish(out)
         return out
 
     async def _execute(self, payload: dict[str, Any], tool_name: str | None, tool: Tool | None,
                        tool_options: dict[str, Any], cfg: OrchestrationConfig,
-                       on_event: EventCallback | None) -> OrchestrationOutput:
+                       on_event: EventCallback | None, claim: RunClaim | None = None,
+                       ) -> OrchestrationOutput:
         if ephemeral_mode() and use_local_steer_server() is None:
             use_patched_ephemeral_server()  # Prefect is about to start its embedded server
         session_id = uuid.uuid4().hex
         session = RunSession.create(cfg, registry=self.registry, on_event=on_event,
                                     reliability=self.reliability_config, planner=self.planner)
+        if claim is not None:  # finished replicates persist under its key (tasks/durable.py)
+            session.claim, session.run_key = claim, claim.key
         register_session(session_id, session)
         try:
             if tool is not None and cfg.eager_replicates:
-                _start_first_wave(session, payload, tool, tool_options, cfg)
+                await _start_first_wave(session, payload, tool, tool_options, cfg)
             with prefect_tags(*_run_tags(tool_name, cfg)), fast_http_api_clients():
                 async with shared_api_client() as shared:
                     # with one client per loop, artifacts may still be in flight when the
@@ -207,10 +201,12 @@ class BaseOrchestrator:
         return await _output_from_state(state)
 
 
-def _start_first_wave(session: RunSession, payload: dict[str, Any], tool: Tool,
-                      tool_options: dict[str, Any], cfg: OrchestrationConfig) -> None:
+async def _start_first_wave(session: RunSession, payload: dict[str, Any], tool: Tool,
+                            tool_options: dict[str, Any], cfg: OrchestrationConfig) -> None:
     if isinstance(tool, BundleTool) and tool.eager_start and open_breaker_error(tool, cfg) is None:
-        start_eager_replicates(session, tool, payload, tool_options, cfg)
+        # a resumed run must not re-send replicates whose results are already stored
+        stored = await stored_replicates(session, tool, payload, tool_options, cfg)
+        start_eager_replicates(session, tool, payload, tool_options, cfg, skip=stored)
 
 
 async def _output_from_state(state: Any) -> OrchestrationOutput:

@@ -7,13 +7,19 @@ PostgreSQL) so every process and host sees the same claim.
 Caller protocol (the store keeps the bookkeeping, so the caller stays this small)::
 
     request_hash = canonical_request_hash(request)
-    result = await store.claim(key, request_hash, ttl_s=3600)
+    try:
+        result = await store.claim(key, request_hash, ttl_s=3600)
+    except SharedFailure as failed:         # we waited on a run that failed: its error
+        raise rebuild(failed.failure_json)
     if result is None:                      # we own the key: run it
         try:
             answer = await run(request)
             await store.complete(key, request_hash, answer.model_dump_json(), ttl_s=3600)
+        except ClassifiedError as exc:
+            await store.fail(key, error_json(exc))  # its waiters get it: one execution
+            raise
         except BaseException:
-            await store.release(key)        # a failure is never stored as the answer
+            await store.release(key)        # crash/cancel: one waiter runs it again
             raise
     else:
         answer = Answer.model_validate_json(result)   # replay
@@ -33,29 +39,31 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import enum
-import hashlib
-import json
 import logging
 import os
 import secrets
 import threading
 import time
 from abc import ABC, abstractmethod
-from datetime import date, datetime
-from decimal import Decimal
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any, Literal
-from uuid import UUID
 
 from steer_llm_sdk.errors import ConflictError
+from steer_llm_sdk.reliability.request_hash import (  # re-exported: part of this module's API
+    canonical_request_hash,
+    scoped_key,
+    steer_home,
+)
 
 __all__ = [
+    "DEFAULT_FAILURE_TTL_S",
     "DEFAULT_LEASE_S",
+    "DEFAULT_WAIT_S",
     "ENV_IDEMPOTENCY_URL",
     "ClaimOutcome",
     "IdempotencyRecord",
     "IdempotencyStore",
+    "SharedFailure",
     "canonical_request_hash",
     "make_idempotency_store",
     "scoped_key",
@@ -65,63 +73,28 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENV_IDEMPOTENCY_URL = "STEER_IDEMPOTENCY_URL"
-DEFAULT_LEASE_S = 600.0
+DEFAULT_LEASE_S = 30.0  # renewed by the owner's heartbeat; a dead owner's key frees within it
+DEFAULT_WAIT_S = 300.0  # how long claim() waits for another owner's run by default
+DEFAULT_FAILURE_TTL_S = 60.0  # how long a failed execution stays visible to its waiters
 
-RecordState = Literal["in_flight", "completed"]
-
-
-def _json_default(obj: Any) -> Any:
-    """Turn the non-JSON types a request may carry into JSON values, deterministically."""
-    model_dump = getattr(obj, "model_dump", None)
-    if callable(model_dump):  # pydantic v2 model: json mode gives JSON-native values only
-        return model_dump(mode="json")
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    if isinstance(obj, enum.Enum):
-        return obj.value
-    if isinstance(obj, datetime | date):
-        return obj.isoformat()
-    if isinstance(obj, UUID | Decimal | PurePath):
-        return str(obj)
-    if isinstance(obj, set | frozenset):  # sets have no order; sort their canonical forms
-        return sorted(obj, key=_canonical_json)
-    if isinstance(obj, bytes):
-        return obj.hex()
-    raise TypeError(
-        f"cannot hash request value of type {type(obj).__name__}; pass JSON-compatible data "
-        "or a pydantic model"
-    )
+RecordState = Literal["in_flight", "completed", "failed"]
 
 
-def _canonical_json(payload: Any) -> str:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=_json_default)
+class SharedFailure(Exception):
+    """The in-flight execution this caller waited on failed; ``failure_json`` is what its owner
+    recorded with :meth:`IdempotencyStore.fail` (the classified error, or the failed output).
+    Raised by ``claim`` so a failing request runs once for all of its concurrent callers."""
 
-
-def canonical_request_hash(payload: Any) -> str:
-    """Return the sha256 hex digest of ``payload``'s canonical JSON.
-
-    Canonical means sorted keys and no whitespace, so two requests that differ only in dict key
-    order (or formatting) hash the same, while any changed value changes the hash. Pydantic
-    models are dumped in json mode first, so a model and its equivalent dict hash the same.
-    Note ``1`` and ``1.0`` are different JSON and hash differently.
-    """
-    return hashlib.sha256(_canonical_json(payload).encode("utf-8")).hexdigest()
-
-
-def scoped_key(key: str, tool_name: str) -> str:
-    """Scope a caller's idempotency key to one tool, so one key can cover several tools."""
-    return f"{key}:{tool_name}"
-
-
-def steer_home() -> Path:
-    """``$STEER_HOME`` or ``~/.steer``; where local state such as the SQLite store lives."""
-    return Path(os.environ.get("STEER_HOME") or Path.home() / ".steer").expanduser()
+    def __init__(self, key: str, failure_json: str | None) -> None:
+        self.key = key
+        self.failure_json = failure_json
+        super().__init__(f"the run holding idempotency key {key!r} failed")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class IdempotencyRecord:
-    """One stored key. ``result_json`` is set only once ``state == "completed"``."""
+    """One stored key. ``result_json`` holds the answer once ``state == "completed"`` and the
+    recorded failure once ``state == "failed"``."""
 
     key: str
     request_hash: str
@@ -136,61 +109,88 @@ class IdempotencyRecord:
 class ClaimOutcome:
     """What one atomic claim attempt found; backends return it, the base class loops on it."""
 
-    status: Literal["owned", "completed", "in_flight"]
+    status: Literal["owned", "completed", "in_flight", "failed"]
     result_json: str | None = None
     lease_expires_at: float | None = None
+    previous_run: str | None = None  # owned: the run ref of a crashed owner's expired claim
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class _Ownership:
     token: str
     request_hash: str
     ttl_s: float
+    heartbeat: asyncio.Task[None] | None = None
+    previous_run: str | None = None
 
 
 class IdempotencyStore(ABC):
-    """Backend-neutral claim/complete/release protocol; see the module docstring.
+    """Backend-neutral claim/complete/fail/release protocol; see the module docstring.
 
-    Subclasses implement the atomic single-attempt primitives (``_try_claim``, ``_complete``,
-    ``_release``) plus ``get``/``purge_expired``/``aclose``; waiting, timeouts and ownership
-    bookkeeping live here so every backend behaves the same.
+    Subclasses implement the atomic single-attempt primitives (``_try_claim``, ``_renew``,
+    ``_complete``, ``_fail``, ``_release``) plus ``get``/``purge_expired``/``aclose``; waiting,
+    timeouts, heartbeats and ownership bookkeeping live here so every backend behaves the same.
+
+    ``lease_s`` is how long an in-flight claim lives without a heartbeat (a crashed owner's key
+    is free again after at most this long); ``heartbeat_s`` is how often a live owner renews it
+    (default ``lease_s / 3``; ``0`` disables renewal, then the lease must outlast the run).
     """
 
-    def __init__(self, *, lease_s: float = DEFAULT_LEASE_S) -> None:
+    def __init__(self, *, lease_s: float = DEFAULT_LEASE_S, heartbeat_s: float | None = None,
+                 failure_ttl_s: float = DEFAULT_FAILURE_TTL_S) -> None:
         if lease_s <= 0:
             raise ValueError(f"lease_s must be > 0, got {lease_s}")
+        if heartbeat_s is not None and heartbeat_s < 0:
+            raise ValueError(f"heartbeat_s must be >= 0 (0 disables renewal), got {heartbeat_s}")
+        if failure_ttl_s <= 0:
+            raise ValueError(f"failure_ttl_s must be > 0, got {failure_ttl_s}")
         self.lease_s = float(lease_s)
+        self.heartbeat_s = heartbeat_s
+        self.failure_ttl_s = float(failure_ttl_s)
         self._owners: dict[str, _Ownership] = {}
         self._owners_lock = threading.Lock()
-        self._background: set[asyncio.Task[bool]] = set()  # strong refs to orphan releases
+        self._background: set[asyncio.Task[Any]] = set()  # strong refs to orphan releases
 
     # ---- public API -------------------------------------------------------------------------
 
     async def claim(self, key: str, request_hash: str, *, ttl_s: float,
-                    wait_timeout_s: float = 300, poll_s: float = 0.05) -> str | None:
+                    wait_timeout_s: float = DEFAULT_WAIT_S, poll_s: float = 0.05,
+                    lease_s: float | None = None,
+                    heartbeat_s: float | None = None) -> str | None:
         """Return the stored result JSON to replay, or ``None`` when the caller now owns ``key``.
 
-        Raises ConflictError if ``key`` is live with another request hash, and TimeoutError if
-        another worker keeps the same request in flight for longer than ``wait_timeout_s``.
-        ``ttl_s`` is remembered as the default retention for ``complete``.
+        Raises ConflictError if ``key`` is live with another request hash, SharedFailure if the
+        execution this call waited on failed, and TimeoutError if another worker keeps the same
+        request in flight for longer than ``wait_timeout_s``. ``ttl_s`` is remembered as the
+        default retention for ``complete``; ``lease_s`` and ``heartbeat_s`` override the
+        store's settings for this claim.
         """
         if ttl_s <= 0:
             raise ValueError(f"ttl_s must be > 0, got {ttl_s}")
-        deadline = time.monotonic() + wait_timeout_s
+        lease = self.lease_s if lease_s is None else float(lease_s)
+        if lease <= 0:
+            raise ValueError(f"lease_s must be > 0, got {lease}")
+        deadline = time.monotonic() + max(wait_timeout_s, 0)
+        waited = False  # once we saw an execution in flight, its failure is ours to report
         while True:
             token = secrets.token_hex(16)
-            outcome = await self._claim_once(key, request_hash, token, ttl_s)
+            outcome = await self._claim_once(key, request_hash, token, ttl_s, lease,
+                                             take_failed=not waited, heartbeat_s=heartbeat_s)
             if outcome.status == "owned":
                 return None
             if outcome.status == "completed":
                 return outcome.result_json
+            if outcome.status == "failed":
+                raise SharedFailure(key, outcome.result_json)
+            waited = True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 lease_left = (outcome.lease_expires_at or 0) - time.time()
                 raise TimeoutError(
                     f"idempotency key {key!r} is still being run by another worker after "
-                    f"waiting {wait_timeout_s:g}s (its lease ends in {max(lease_left, 0):.0f}s). "
-                    "Retry later, or raise wait_timeout_s."
+                    f"waiting {wait_timeout_s:g}s (its lease ends in {max(lease_left, 0):.0f}s "
+                    "unless its owner renews it). Retry later, or allow a longer wait "
+                    "(OrchestrationConfig.timeout_ms, ReliabilityConfig.idempotency_wait_s)."
                 )
             await asyncio.sleep(min(poll_s, remaining))
 
@@ -210,6 +210,7 @@ class IdempotencyStore(ABC):
         if own is None:
             log.warning("complete(%r): this process holds no claim on the key; not stored", key)
             return
+        _stop(own)
         ttl = own.ttl_s if ttl_s is None else ttl_s
         if ttl <= 0:
             raise ValueError(f"ttl_s must be > 0, got {ttl}")
@@ -217,11 +218,39 @@ class IdempotencyStore(ABC):
             log.warning("complete(%r): the claim was lost (lease expired or released); "
                         "result not stored", key)
 
+    async def fail(self, key: str, failure_json: str, *, ttl_s: float | None = None) -> None:
+        """Record that this process's run of ``key`` failed with ``failure_json``.
+
+        Callers already waiting on the run get it (``SharedFailure``) instead of running the
+        request again; later callers take the key over as if it were free (a failure is never
+        replayed as the answer). The record disappears after ``ttl_s`` (``failure_ttl_s``).
+        """
+        own = self._pop_owner(key)
+        if own is None:
+            return
+        ttl = self.failure_ttl_s if ttl_s is None else ttl_s
+        if ttl <= 0:
+            raise ValueError(f"ttl_s must be > 0, got {ttl}")
+        await self._fail(key, own.request_hash, own.token, failure_json, ttl)
+
     async def release(self, key: str) -> None:
-        """Drop this process's in-flight claim so the failed run is not replayed as the answer."""
+        """Drop this process's in-flight claim: nothing stored, the next claimer runs it."""
         own = self._pop_owner(key)
         if own is not None:
             await self._release(key, own.token)
+
+    async def annotate(self, key: str, run_ref: str) -> bool:
+        """Record which run (e.g. a Prefect flow run id) holds our claim on ``key``, so whoever
+        takes the key over after we crash can clean that run up (``taken_over_run``)."""
+        with self._owners_lock:
+            own = self._owners.get(key)
+        return own is not None and await self._annotate(key, own.token, run_ref)
+
+    def taken_over_run(self, key: str) -> str | None:
+        """The run ref a crashed previous owner recorded, if our claim took its key over."""
+        with self._owners_lock:
+            own = self._owners.get(key)
+        return own.previous_run if own is not None else None
 
     def owns(self, key: str) -> bool:
         """True while this process holds an unfinished claim on ``key`` (for diagnostics)."""
@@ -238,16 +267,32 @@ class IdempotencyStore(ABC):
 
     @abstractmethod
     async def _try_claim(self, key: str, request_hash: str, token: str, lease_s: float,
-                         ttl_s: float) -> ClaimOutcome:
+                         ttl_s: float, take_failed: bool = True) -> ClaimOutcome:
         """One atomic attempt: insert an in-flight record (owned) or report the live one.
 
-        Must treat expired records as absent and raise ConflictError on a different hash.
+        Must treat expired records as absent and raise ConflictError on a different hash. A
+        ``failed`` record is taken over like an absent one when ``take_failed`` (a new caller),
+        else reported as ``failed`` with its failure JSON (a caller that waited on that run).
         """
+
+    @abstractmethod
+    async def _renew(self, key: str, token: str, lease_s: float) -> bool:
+        """Extend our in-flight claim to now + ``lease_s``; False if it is not ours anymore."""
+
+    @abstractmethod
+    async def _annotate(self, key: str, token: str, run_ref: str) -> bool:
+        """Store ``run_ref`` on our in-flight claim; it outlives the lease so a new owner learns
+        it (``ClaimOutcome.previous_run``) when it takes over an expired claim."""
 
     @abstractmethod
     async def _complete(self, key: str, request_hash: str, token: str, result_json: str,
                         ttl_s: float) -> bool:
         """Compare-and-set in-flight(token, hash) -> completed; False if not ours anymore."""
+
+    @abstractmethod
+    async def _fail(self, key: str, request_hash: str, token: str, failure_json: str,
+                    ttl_s: float) -> bool:
+        """Compare-and-set in-flight(token, hash) -> failed; False if not ours anymore."""
 
     @abstractmethod
     async def _release(self, key: str, token: str) -> bool:
@@ -280,24 +325,56 @@ class IdempotencyStore(ABC):
 
     # ---- helpers ----------------------------------------------------------------------------
 
-    async def _claim_once(self, key: str, request_hash: str, token: str,
-                          ttl_s: float) -> ClaimOutcome:
+    async def _claim_once(self, key: str, request_hash: str, token: str, ttl_s: float,
+                          lease_s: float, *, take_failed: bool = True,
+                          heartbeat_s: float | None = None) -> ClaimOutcome:
         """Run one attempt; if we are cancelled after the backend granted it, give it back.
 
         Without this, a cancelled caller could leave an ownerless in-flight record that blocks
         everyone until its lease expires.
         """
         task = asyncio.ensure_future(
-            self._try_claim(key, request_hash, token, self.lease_s, ttl_s))
+            self._try_claim(key, request_hash, token, lease_s, ttl_s, take_failed))
         try:
             outcome = await asyncio.shield(task)
         except asyncio.CancelledError:
             task.add_done_callback(lambda t: self._release_orphan(t, key, token))
             raise
         if outcome.status == "owned":
+            own = _Ownership(token, request_hash, ttl_s, previous_run=outcome.previous_run)
             with self._owners_lock:
-                self._owners[key] = _Ownership(token, request_hash, ttl_s)
+                previous = self._owners.get(key)
+                self._owners[key] = own
+            if previous is not None:
+                _stop(previous)
+            own.heartbeat = self._start_heartbeat(key, token, lease_s, heartbeat_s)
         return outcome
+
+    def _start_heartbeat(self, key: str, token: str, lease_s: float,
+                         heartbeat_s: float | None) -> asyncio.Task[None] | None:
+        every = heartbeat_s if heartbeat_s is not None else self.heartbeat_s
+        every = lease_s / 3 if every is None else every
+        if every <= 0:
+            return None
+        return asyncio.get_running_loop().create_task(
+            self._heartbeat(key, token, lease_s, min(every, lease_s / 2)),
+            name=f"steer-idempotency-heartbeat:{key}")
+
+    async def _heartbeat(self, key: str, token: str, lease_s: float, every: float) -> None:
+        """Renew the lease while this process lives and holds the claim."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                renewed = await self._renew(key, token, lease_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a blip: the lease outlives two more attempts
+                log.warning("idempotency heartbeat for %r failed: %r", key, exc)
+                continue
+            if not renewed:
+                log.warning("idempotency claim on %r was lost (lease expired and taken over); "
+                            "another worker may now run it too", key)
+                return
 
     def _release_orphan(self, task: asyncio.Future[ClaimOutcome], key: str, token: str) -> None:
         if task.cancelled() or task.exception() is not None or task.result().status != "owned":
@@ -310,12 +387,31 @@ class IdempotencyStore(ABC):
 
     def _pop_owner(self, key: str) -> _Ownership | None:
         with self._owners_lock:
-            return self._owners.pop(key, None)
+            own = self._owners.pop(key, None)
+        if own is not None:
+            _stop(own)
+        return own
 
     def _forget_owners(self) -> None:
         """Forget claims (after fork the child must not act on the parent's claims)."""
         with self._owners_lock:
             self._owners.clear()
+
+
+def _stop(own: _Ownership) -> None:
+    """Stop an ownership's heartbeat (from any thread: the task belongs to the owner's loop)."""
+    task, own.heartbeat = own.heartbeat, None
+    if task is None or task.done():
+        return
+    loop = task.get_loop()
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        task.cancel()
+    elif not loop.is_closed():
+        loop.call_soon_threadsafe(task.cancel)
 
 
 def ensure_same_hash(key: str, stored_hash: str, request_hash: str) -> None:

@@ -20,6 +20,7 @@ import weakref
 from typing import Any
 
 from steer_llm_sdk.reliability.idempotency import (
+    DEFAULT_FAILURE_TTL_S,
     DEFAULT_LEASE_S,
     ClaimOutcome,
     IdempotencyRecord,
@@ -33,34 +34,53 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS {t} (
     key          text PRIMARY KEY,
     request_hash text NOT NULL,
-    state        text NOT NULL CHECK (state IN ('in_flight', 'completed')),
+    state        text NOT NULL,
     owner        text,
     result       text,
     created_at   timestamptz NOT NULL,
-    expires_at   timestamptz NOT NULL
+    expires_at   timestamptz NOT NULL,
+    run_ref      text
 );
+ALTER TABLE {t} ADD COLUMN IF NOT EXISTS run_ref text;
 CREATE INDEX IF NOT EXISTS {i} ON {t} (expires_at);
+DO $$ BEGIN  -- tables created before the 'failed' state: widen their CHECK once
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {tl}::regclass
+                 AND conname = {cl} AND pg_get_constraintdef(oid) LIKE '%failed%') THEN
+    ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {c};
+    ALTER TABLE {t} ADD CONSTRAINT {c} CHECK (state IN ('in_flight', 'completed', 'failed'));
+  END IF;
+END $$;
 """
 _CLAIM = """
+WITH old AS (SELECT state, run_ref FROM {t} WHERE key = %(key)s)
 INSERT INTO {t} AS cur (key, request_hash, state, owner, result, created_at, expires_at)
 VALUES (%(key)s, %(hash)s, 'in_flight', %(owner)s, NULL, clock_timestamp(),
         clock_timestamp() + %(lease)s * interval '1 second')
 ON CONFLICT (key) DO UPDATE SET request_hash = EXCLUDED.request_hash, state = 'in_flight',
     owner = EXCLUDED.owner, result = NULL, created_at = EXCLUDED.created_at,
-    expires_at = EXCLUDED.expires_at
-WHERE cur.expires_at <= clock_timestamp()
-RETURNING extract(epoch FROM expires_at)::float8
+    expires_at = EXCLUDED.expires_at, run_ref = NULL
+WHERE cur.expires_at <= clock_timestamp() OR (%(take_failed)s AND cur.state = 'failed')
+RETURNING extract(epoch FROM expires_at)::float8,
+    (SELECT run_ref FROM old WHERE state = 'in_flight')
 """
 _LIVE = ("SELECT request_hash, state, result, extract(epoch FROM expires_at)::float8 FROM {t} "
          "WHERE key = %s AND expires_at > clock_timestamp()")
 _COMPLETE = ("UPDATE {t} SET state = 'completed', owner = NULL, result = %s, "
              "expires_at = clock_timestamp() + %s * interval '1 second' "
              "WHERE key = %s AND state = 'in_flight' AND owner = %s AND request_hash = %s")
+_FAIL = ("UPDATE {t} SET state = 'failed', result = %s, "
+         "expires_at = clock_timestamp() + %s * interval '1 second' "
+         "WHERE key = %s AND state = 'in_flight' AND owner = %s AND request_hash = %s")
+_RENEW = ("UPDATE {t} SET expires_at = clock_timestamp() + %s * interval '1 second' "
+          "WHERE key = %s AND state = 'in_flight' AND owner = %s")
 _RELEASE = "DELETE FROM {t} WHERE key = %s AND state = 'in_flight' AND owner = %s"
 _GET = ("SELECT key, request_hash, state, owner, result, "
         "extract(epoch FROM created_at)::float8, extract(epoch FROM expires_at)::float8 "
         "FROM {t} WHERE key = %s AND expires_at > clock_timestamp()")
-_PURGE = "DELETE FROM {t} WHERE expires_at <= clock_timestamp()"
+# an expired in-flight row naming its run is kept a day: a later claimer learns the orphan
+_PURGE = ("DELETE FROM {t} WHERE expires_at <= clock_timestamp() AND NOT (state = 'in_flight' "
+          "AND run_ref IS NOT NULL AND expires_at > clock_timestamp() - interval '1 day')")
+_ANNOTATE = "UPDATE {t} SET run_ref = %s WHERE key = %s AND state = 'in_flight' AND owner = %s"
 
 
 def _import_psycopg() -> Any:
@@ -77,18 +97,24 @@ class PostgresIdempotencyStore(IdempotencyStore):
     """Idempotency records in table ``table`` (created on first use)."""
 
     def __init__(self, dsn: str, *, table: str = "steer_idempotency",
-                 lease_s: float = DEFAULT_LEASE_S, purge_interval_s: float = 60.0) -> None:
-        super().__init__(lease_s=lease_s)
+                 lease_s: float = DEFAULT_LEASE_S, heartbeat_s: float | None = None,
+                 failure_ttl_s: float = DEFAULT_FAILURE_TTL_S,
+                 purge_interval_s: float = 60.0) -> None:
+        super().__init__(lease_s=lease_s, heartbeat_s=heartbeat_s, failure_ttl_s=failure_ttl_s)
         self._psycopg = _import_psycopg()
         from psycopg import sql
 
         self.dsn = dsn
         self.table = table
         ident = sql.Identifier(table)
-        fmt = {"t": ident, "i": sql.Identifier(f"{table}_expires_at")}
+        fmt = {"t": ident, "i": sql.Identifier(f"{table}_expires_at"),
+               "c": sql.Identifier(f"{table}_state_check"),
+               "cl": sql.Literal(f"{table}_state_check"),
+               "tl": sql.Literal('"' + table.replace('"', '""') + '"')}
         self._q = {name: sql.SQL(text).format(**fmt) for name, text in {
             "schema": _SCHEMA, "claim": _CLAIM, "live": _LIVE, "complete": _COMPLETE,
-            "release": _RELEASE, "get": _GET, "purge": _PURGE}.items()}
+            "fail": _FAIL, "renew": _RENEW, "annotate": _ANNOTATE, "release": _RELEASE,
+            "get": _GET, "purge": _PURGE}.items()}
         self._purge_interval_s = purge_interval_s
         self._last_purge = 0.0
         self._schema_ready = False
@@ -128,29 +154,43 @@ class PostgresIdempotencyStore(IdempotencyStore):
         return await conn.execute(self._q[name], params)
 
     async def _try_claim(self, key: str, request_hash: str, token: str, lease_s: float,
-                         ttl_s: float) -> ClaimOutcome:
+                         ttl_s: float, take_failed: bool = True) -> ClaimOutcome:
         if time.monotonic() - self._last_purge >= self._purge_interval_s:
             self._last_purge = time.monotonic()
             await self.purge_expired()
         while True:
             cur = await self._execute("claim", {"key": key, "hash": request_hash,
-                                                "owner": token, "lease": lease_s})
+                                                "owner": token, "lease": lease_s,
+                                                "take_failed": take_failed})
             row = await cur.fetchone()
             if row is not None:
-                return ClaimOutcome("owned", lease_expires_at=row[0])
+                return ClaimOutcome("owned", lease_expires_at=row[0], previous_run=row[1])
             cur = await self._execute("live", (key,))
             live = await cur.fetchone()
             if live is not None:  # None: it expired between the two statements; claim again
                 break
         stored_hash, state, result, expires_at = live
         ensure_same_hash(key, stored_hash, request_hash)
-        if state == "completed":
-            return ClaimOutcome("completed", result_json=result)
+        if state in ("completed", "failed"):
+            return ClaimOutcome(state, result_json=result)
         return ClaimOutcome("in_flight", lease_expires_at=expires_at)
 
     async def _complete(self, key: str, request_hash: str, token: str, result_json: str,
                         ttl_s: float) -> bool:
         cur = await self._execute("complete", (result_json, ttl_s, key, token, request_hash))
+        return cur.rowcount == 1
+
+    async def _fail(self, key: str, request_hash: str, token: str, failure_json: str,
+                    ttl_s: float) -> bool:
+        cur = await self._execute("fail", (failure_json, ttl_s, key, token, request_hash))
+        return cur.rowcount == 1
+
+    async def _annotate(self, key: str, token: str, run_ref: str) -> bool:
+        cur = await self._execute("annotate", (run_ref, key, token))
+        return cur.rowcount == 1
+
+    async def _renew(self, key: str, token: str, lease_s: float) -> bool:
+        cur = await self._execute("renew", (lease_s, key, token))
         return cur.rowcount == 1
 
     async def _release(self, key: str, token: str) -> bool:

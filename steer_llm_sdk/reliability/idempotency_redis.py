@@ -20,6 +20,7 @@ import weakref
 from typing import Any
 
 from steer_llm_sdk.reliability.idempotency import (
+    DEFAULT_FAILURE_TTL_S,
     DEFAULT_LEASE_S,
     ClaimOutcome,
     IdempotencyRecord,
@@ -29,24 +30,55 @@ from steer_llm_sdk.reliability.idempotency import (
 
 __all__ = ["RedisIdempotencyStore"]
 
-# KEYS[1]=key ARGV[1]=in-flight record json ARGV[2]=lease ms.
-# Returns {1} when claimed, else {0, existing record json, pttl}.
+# KEYS[1]=key ARGV[1]=in-flight record json ARGV[2]=lease ms ARGV[3]=take over a failed record
+# ('1'/'0'). Returns {1} when claimed, else {0, existing record json, pttl}.
+# KEYS[2]=the key's run ref (kept past the lease, see _ANNOTATE): returned and dropped on a
+# successful claim, so the new owner learns which run a crashed owner left behind.
 _CLAIM = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1} end
-return {0, redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
+local function owned()
+  local ref = redis.call('GET', KEYS[2])
+  redis.call('DEL', KEYS[2])
+  return {1, ref}
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return owned() end
+local raw = redis.call('GET', KEYS[1])
+if raw and ARGV[3] == '1' and cjson.decode(raw).state == 'failed' then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return owned()
+end
+return {0, raw, redis.call('PTTL', KEYS[1])}
+"""
+# KEYS[1]=key KEYS[2]=run ref key ARGV[1]=owner ARGV[2]=run ref ARGV[3]=keep ms.
+_ANNOTATE = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local rec = cjson.decode(raw)
+if rec.state ~= 'in_flight' or rec.owner ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1
 """
 # KEYS[1]=key ARGV[1]=owner ARGV[2]=hash ARGV[3]=result json ARGV[4]=ttl ms
-# ARGV[5]=expires_at (unix s). Keeps created_at from the in-flight record.
+# ARGV[5]=expires_at (unix s) ARGV[6]=new state (completed|failed). Keeps created_at.
 _COMPLETE = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return 0 end
 local rec = cjson.decode(raw)
 if rec.state ~= 'in_flight' or rec.owner ~= ARGV[1] or rec.hash ~= ARGV[2] then return 0 end
-rec.state = 'completed'
-rec.owner = nil
+rec.state = ARGV[6]
+if ARGV[6] == 'completed' then rec.owner = nil end
 rec.result = ARGV[3]
 rec.expires_at = tonumber(ARGV[5])
 redis.call('SET', KEYS[1], cjson.encode(rec), 'PX', ARGV[4])
+return 1
+"""
+# KEYS[1]=key ARGV[1]=owner ARGV[2]=lease ms ARGV[3]=expires_at (unix s).
+_RENEW = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local rec = cjson.decode(raw)
+if rec.state ~= 'in_flight' or rec.owner ~= ARGV[1] then return 0 end
+rec.expires_at = tonumber(ARGV[3])
+redis.call('SET', KEYS[1], cjson.encode(rec), 'PX', ARGV[2])
 return 1
 """
 # KEYS[1]=key ARGV[1]=owner.
@@ -85,6 +117,8 @@ class _LoopClient:
         self.claim = self.client.register_script(_CLAIM)
         self.complete = self.client.register_script(_COMPLETE)
         self.release = self.client.register_script(_RELEASE)
+        self.renew = self.client.register_script(_RENEW)
+        self.annotate = self.client.register_script(_ANNOTATE)
 
 
 class RedisIdempotencyStore(IdempotencyStore):
@@ -94,8 +128,10 @@ class RedisIdempotencyStore(IdempotencyStore):
     """
 
     def __init__(self, url: str = "redis://127.0.0.1:6379/0", prefix: str = "steer:idem:", *,
-                 lease_s: float = DEFAULT_LEASE_S, max_connections: int = 32) -> None:
-        super().__init__(lease_s=lease_s)
+                 lease_s: float = DEFAULT_LEASE_S, heartbeat_s: float | None = None,
+                 failure_ttl_s: float = DEFAULT_FAILURE_TTL_S,
+                 max_connections: int = 32) -> None:
+        super().__init__(lease_s=lease_s, heartbeat_s=heartbeat_s, failure_ttl_s=failure_ttl_s)
         self._aioredis = _import_redis()
         self.url = url
         self.prefix = prefix
@@ -122,28 +158,53 @@ class RedisIdempotencyStore(IdempotencyStore):
                                  created_at=d["created_at"], expires_at=d["expires_at"])
 
     async def _try_claim(self, key: str, request_hash: str, token: str, lease_s: float,
-                         ttl_s: float) -> ClaimOutcome:
+                         ttl_s: float, take_failed: bool = True) -> ClaimOutcome:
         now = time.time()
         rec = json.dumps({"hash": request_hash, "state": "in_flight", "owner": token,
                           "created_at": now, "expires_at": now + lease_s})
         lc = self._c()
         while True:
-            res = await lc.claim(keys=[self.prefix + key], args=[rec, _ms(lease_s)])
+            res = await lc.claim(keys=[self.prefix + key, self._run_key(key)],
+                                 args=[rec, _ms(lease_s), "1" if take_failed else "0"])
             if int(res[0]) == 1:
-                return ClaimOutcome("owned", lease_expires_at=now + lease_s)
+                previous = res[1] if len(res) > 1 and res[1] else None
+                return ClaimOutcome("owned", lease_expires_at=now + lease_s,
+                                    previous_run=previous)
             existing = self._record(key, res[1])
             if existing is not None:  # None only if it expired inside the script: try again
                 break
         ensure_same_hash(key, existing.request_hash, request_hash)
-        if existing.state == "completed":
-            return ClaimOutcome("completed", result_json=existing.result_json)
+        if existing.state in ("completed", "failed"):
+            return ClaimOutcome(existing.state, result_json=existing.result_json)
         return ClaimOutcome("in_flight", lease_expires_at=time.time() + int(res[2]) / 1000)
 
     async def _complete(self, key: str, request_hash: str, token: str, result_json: str,
                         ttl_s: float) -> bool:
         res = await self._c().complete(
             keys=[self.prefix + key],
-            args=[token, request_hash, result_json, _ms(ttl_s), repr(time.time() + ttl_s)])
+            args=[token, request_hash, result_json, _ms(ttl_s), repr(time.time() + ttl_s),
+                  "completed"])
+        return int(res) == 1
+
+    async def _fail(self, key: str, request_hash: str, token: str, failure_json: str,
+                    ttl_s: float) -> bool:
+        res = await self._c().complete(
+            keys=[self.prefix + key],
+            args=[token, request_hash, failure_json, _ms(ttl_s), repr(time.time() + ttl_s),
+                  "failed"])
+        return int(res) == 1
+
+    def _run_key(self, key: str) -> str:
+        return f"{self.prefix}{key}\x00run"
+
+    async def _annotate(self, key: str, token: str, run_ref: str) -> bool:
+        res = await self._c().annotate(keys=[self.prefix + key, self._run_key(key)],
+                                       args=[token, run_ref, _ms(86400)])
+        return int(res) == 1
+
+    async def _renew(self, key: str, token: str, lease_s: float) -> bool:
+        res = await self._c().renew(keys=[self.prefix + key],
+                                    args=[token, _ms(lease_s), repr(time.time() + lease_s)])
         return int(res) == 1
 
     async def _release(self, key: str, token: str) -> bool:

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from steer_llm_sdk.reliability.idempotency import (
+    DEFAULT_FAILURE_TTL_S,
     DEFAULT_LEASE_S,
     ClaimOutcome,
     IdempotencyRecord,
@@ -33,20 +34,27 @@ from steer_llm_sdk.reliability.idempotency import (
 
 __all__ = ["SQLiteIdempotencyStore"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS idempotency (
+_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
     key          TEXT PRIMARY KEY,
     request_hash TEXT NOT NULL,
-    state        TEXT NOT NULL CHECK (state IN ('in_flight', 'completed')),
+    state        TEXT NOT NULL CHECK (state IN ('in_flight', 'completed', 'failed')),
     owner        TEXT,
     result       TEXT,
     created_at   REAL NOT NULL,
-    expires_at   REAL NOT NULL
-);
+    expires_at   REAL NOT NULL,
+    run_ref      TEXT
+)"""
+_SCHEMA = _TABLE.format(name="idempotency") + """;
 CREATE INDEX IF NOT EXISTS idempotency_expires_at ON idempotency (expires_at);
 """
 _COLUMNS = "key, request_hash, state, owner, result, created_at, expires_at"
 _POOL_MAX = 8
+# an expired in-flight row that names its run is kept this long, so a later claimer can still
+# learn which run the crashed owner left behind
+_RUN_REF_GRACE_S = 86400.0
+_PURGE = ("DELETE FROM idempotency WHERE expires_at <= ? AND NOT (state = 'in_flight' "
+          "AND run_ref IS NOT NULL AND expires_at > ?)")
 
 
 class SQLiteIdempotencyStore(IdempotencyStore):
@@ -57,8 +65,10 @@ class SQLiteIdempotencyStore(IdempotencyStore):
     """
 
     def __init__(self, path: str | Path | None = None, *, lease_s: float = DEFAULT_LEASE_S,
+                 heartbeat_s: float | None = None,
+                 failure_ttl_s: float = DEFAULT_FAILURE_TTL_S,
                  busy_timeout_s: float = 30.0, purge_interval_s: float = 60.0) -> None:
-        super().__init__(lease_s=lease_s)
+        super().__init__(lease_s=lease_s, heartbeat_s=heartbeat_s, failure_ttl_s=failure_ttl_s)
         self.path = Path(path).expanduser() if path else steer_home() / "idempotency.sqlite3"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._busy_timeout_s = busy_timeout_s
@@ -71,6 +81,7 @@ class SQLiteIdempotencyStore(IdempotencyStore):
         with self._connection() as conn:  # fail fast on a bad path; create the schema once
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
+            _migrate(conn)
 
     # ---- connections ------------------------------------------------------------------------
 
@@ -117,24 +128,25 @@ class SQLiteIdempotencyStore(IdempotencyStore):
     # ---- primitives (blocking; run in a worker thread) --------------------------------------
 
     def _claim_sync(self, key: str, request_hash: str, token: str, lease_s: float,
-                    ttl_s: float) -> ClaimOutcome:
+                    ttl_s: float, take_failed: bool) -> ClaimOutcome:
         with self._connection() as conn:
             now = time.time()
             # Fast path without the write lock: waiters poll here while the owner runs.
             row = conn.execute("SELECT request_hash, state, result, expires_at FROM idempotency "
                                "WHERE key = ? AND expires_at > ?", (key, now)).fetchone()
-            if row is not None:
+            if row is not None and not (take_failed and row[1] == "failed"):
                 return _outcome(key, request_hash, row)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 now = time.time()
-                row = conn.execute("SELECT request_hash, state, result, expires_at "
+                row = conn.execute("SELECT request_hash, state, result, expires_at, run_ref "
                                    "FROM idempotency WHERE key = ?", (key,)).fetchone()
-                if row is not None and row[3] > now:
+                if row is not None and row[3] > now and not (take_failed and row[1] == "failed"):
                     conn.execute("COMMIT")
-                    return _outcome(key, request_hash, row)
+                    return _outcome(key, request_hash, row[:4])
+                previous = row[4] if row is not None and row[1] == "in_flight" else None
                 if now - self._last_purge >= self._purge_interval_s:
-                    conn.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,))
+                    conn.execute(_PURGE, (now, now - _RUN_REF_GRACE_S))
                     self._last_purge = now
                 conn.execute(
                     "INSERT OR REPLACE INTO idempotency (key, request_hash, state, owner, "
@@ -144,7 +156,7 @@ class SQLiteIdempotencyStore(IdempotencyStore):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            return ClaimOutcome("owned", lease_expires_at=now + lease_s)
+            return ClaimOutcome("owned", lease_expires_at=now + lease_s, previous_run=previous)
 
     def _complete_sync(self, key: str, request_hash: str, token: str, result_json: str,
                        ttl_s: float) -> bool:
@@ -154,6 +166,28 @@ class SQLiteIdempotencyStore(IdempotencyStore):
                 "UPDATE idempotency SET state = 'completed', owner = NULL, result = ?, "
                 "expires_at = ? WHERE key = ? AND state = 'in_flight' AND owner = ? "
                 "AND request_hash = ?", (result_json, now + ttl_s, key, token, request_hash))
+            return cur.rowcount == 1
+
+    def _annotate_sync(self, key: str, token: str, run_ref: str) -> bool:
+        with self._connection() as conn:
+            cur = conn.execute("UPDATE idempotency SET run_ref = ? WHERE key = ? "
+                               "AND state = 'in_flight' AND owner = ?", (run_ref, key, token))
+            return cur.rowcount == 1
+
+    def _renew_sync(self, key: str, token: str, lease_s: float) -> bool:
+        with self._connection() as conn:
+            cur = conn.execute(
+                "UPDATE idempotency SET expires_at = ? WHERE key = ? AND state = 'in_flight' "
+                "AND owner = ?", (time.time() + lease_s, key, token))
+            return cur.rowcount == 1
+
+    def _fail_sync(self, key: str, request_hash: str, token: str, failure_json: str,
+                   ttl_s: float) -> bool:
+        with self._connection() as conn:
+            cur = conn.execute(
+                "UPDATE idempotency SET state = 'failed', result = ?, expires_at = ? "
+                "WHERE key = ? AND state = 'in_flight' AND owner = ? AND request_hash = ?",
+                (failure_json, time.time() + ttl_s, key, token, request_hash))
             return cur.rowcount == 1
 
     def _release_sync(self, key: str, token: str) -> bool:
@@ -171,15 +205,26 @@ class SQLiteIdempotencyStore(IdempotencyStore):
     def _purge_sync(self) -> int:
         with self._connection() as conn:
             now = time.time()
-            cur = conn.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,))
+            cur = conn.execute(_PURGE, (now, now - _RUN_REF_GRACE_S))
             self._last_purge = now
             return cur.rowcount
 
     # ---- async API --------------------------------------------------------------------------
 
     async def _try_claim(self, key: str, request_hash: str, token: str, lease_s: float,
-                         ttl_s: float) -> ClaimOutcome:
+                         ttl_s: float, take_failed: bool = True) -> ClaimOutcome:
         return await asyncio.to_thread(self._claim_sync, key, request_hash, token, lease_s,
+                                       ttl_s, take_failed)
+
+    async def _renew(self, key: str, token: str, lease_s: float) -> bool:
+        return await asyncio.to_thread(self._renew_sync, key, token, lease_s)
+
+    async def _annotate(self, key: str, token: str, run_ref: str) -> bool:
+        return await asyncio.to_thread(self._annotate_sync, key, token, run_ref)
+
+    async def _fail(self, key: str, request_hash: str, token: str, failure_json: str,
+                    ttl_s: float) -> bool:
+        return await asyncio.to_thread(self._fail_sync, key, request_hash, token, failure_json,
                                        ttl_s)
 
     async def _complete(self, key: str, request_hash: str, token: str, result_json: str,
@@ -216,6 +261,32 @@ def _outcome(key: str, request_hash: str, row: tuple[str, str, str | None, float
              ) -> ClaimOutcome:
     stored_hash, state, result, expires_at = row
     ensure_same_hash(key, stored_hash, request_hash)
-    if state == "completed":
-        return ClaimOutcome("completed", result_json=result)
+    if state in ("completed", "failed"):
+        return ClaimOutcome(state, result_json=result)  # type: ignore[arg-type]
     return ClaimOutcome("in_flight", lease_expires_at=expires_at)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Files created before the ``failed`` state and ``run_ref`` existed carry a CHECK that
+    rejects the state; SQLite cannot alter a CHECK, so such a table is copied into the current
+    shape once."""
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' "
+                       "AND name = 'idempotency'").fetchone()
+    if sql is None or "run_ref" in sql[0]:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' "
+                           "AND name = 'idempotency'").fetchone()
+        if "run_ref" not in sql[0]:  # another process may have migrated meanwhile
+            conn.execute(_TABLE.format(name="idempotency_new"))
+            conn.execute(f"INSERT INTO idempotency_new ({_COLUMNS}) SELECT {_COLUMNS} "
+                         "FROM idempotency")
+            conn.execute("DROP TABLE idempotency")
+            conn.execute("ALTER TABLE idempotency_new RENAME TO idempotency")
+            conn.execute("CREATE INDEX IF NOT EXISTS idempotency_expires_at "
+                         "ON idempotency (expires_at)")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -76,7 +76,8 @@ def test_cli_trigger_waits_and_reads_the_persisted_result(stack, served):
     assert {idem, f"trace:{triggered['trace_id']}", "tool:feasibility"} <= set(triggered["tags"])
     assert triggered["ui_url"] == f"{stack.url}/runs/flow-run/{triggered['flow_run_id']}"
 
-    again = stack.steer("trigger", "feasibility-daily", "--idempotency-key", key, "--json")
+    again = stack.steer("trigger", "feasibility-daily", '{"query": "Ship v2 in a week"}',
+                        "--k", "3", "--idempotency-key", key, "--json")  # same key, same request
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["flow_run_id"] == triggered["flow_run_id"]
 

@@ -15,7 +15,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from steer_llm_sdk.errors import ConflictError
-from steer_llm_sdk.reliability.idempotency import IdempotencyStore, canonical_request_hash
+from steer_llm_sdk.reliability.idempotency import (
+    IdempotencyStore,
+    SharedFailure,
+    canonical_request_hash,
+)
 
 pytestmark = pytest.mark.services
 
@@ -49,8 +53,8 @@ async def _redis_factory() -> tuple[Callable[[float], IdempotencyStore], Cleanup
         if keys:
             await client.delete(*keys)
 
-    return (lambda lease_s: RedisIdempotencyStore(REDIS_URL, prefix=prefix, lease_s=lease_s),
-            cleanup)
+    return (lambda lease_s, heartbeat_s: RedisIdempotencyStore(
+        REDIS_URL, prefix=prefix, lease_s=lease_s, heartbeat_s=heartbeat_s), cleanup)
 
 
 async def _pg_factory() -> tuple[Callable[[float], IdempotencyStore], Cleanup]:
@@ -69,8 +73,8 @@ async def _pg_factory() -> tuple[Callable[[float], IdempotencyStore], Cleanup]:
     async def cleanup(store: IdempotencyStore) -> None:
         await (await store._conn()).execute(f"DROP TABLE IF EXISTS {table}")
 
-    return (lambda lease_s: PostgresIdempotencyStore(PG_DSN, table=table, lease_s=lease_s),
-            cleanup)
+    return (lambda lease_s, heartbeat_s: PostgresIdempotencyStore(
+        PG_DSN, table=table, lease_s=lease_s, heartbeat_s=heartbeat_s), cleanup)
 
 
 @pytest.fixture(params=["redis", "postgres"])
@@ -80,8 +84,8 @@ async def make_store(request: pytest.FixtureRequest):
     factory, cleanup = await {"redis": _redis_factory, "postgres": _pg_factory}[request.param]()
     stores: list[IdempotencyStore] = []
 
-    async def make(lease_s: float = 600.0) -> IdempotencyStore:
-        stores.append(factory(lease_s))
+    async def make(lease_s: float = 600.0, heartbeat_s: float | None = None) -> IdempotencyStore:
+        stores.append(factory(lease_s, heartbeat_s))
         return stores[-1]
 
     yield make
@@ -118,16 +122,44 @@ async def test_release_and_ttl(make_store) -> None:
 
 
 async def test_crashed_owner_lease_expires(make_store) -> None:
-    crashed = await make_store(lease_s=0.3)
+    crashed = await make_store(lease_s=0.3, heartbeat_s=0)  # renews nothing, like a dead owner
     survivor = await make_store(lease_s=0.3)
     assert await crashed.claim("k", H1, ttl_s=60) is None
+    assert await crashed.annotate("k", "flow-run-1")
     t0 = time.monotonic()
     assert await survivor.claim("k", H1, ttl_s=60, poll_s=0.02) is None
     assert 0.1 < time.monotonic() - t0 < 3
+    assert survivor.taken_over_run("k") == "flow-run-1"
     await crashed.complete("k", H1, '"stale"', ttl_s=60)  # lease lost: must not write
     assert (await survivor.get("k")).state == "in_flight"
     await survivor.complete("k", H1, '"fresh"', ttl_s=60)
     assert await crashed.claim("k", H1, ttl_s=60) == '"fresh"'
+
+
+async def test_heartbeat_keeps_a_live_owners_claim(make_store) -> None:
+    owner = await make_store(lease_s=0.4)  # renews every 0.13 s
+    other = await make_store(lease_s=0.4)
+    assert await owner.claim("k", H1, ttl_s=60) is None
+    with pytest.raises(TimeoutError):  # three leases: never taken over while the owner lives
+        await other.claim("k", H1, ttl_s=60, wait_timeout_s=1.2, poll_s=0.05)
+    await owner.complete("k", H1, '"live"')
+    assert await other.claim("k", H1, ttl_s=60) == '"live"'
+
+
+async def test_waiters_get_the_failure_new_callers_take_over(make_store) -> None:
+    owner, waiter, late = await make_store(), await make_store(), await make_store()
+    assert await owner.claim("k", H1, ttl_s=60) is None
+    waiting = asyncio.create_task(waiter.claim("k", H1, ttl_s=60, poll_s=0.02))
+    await asyncio.sleep(0.15)
+    assert not waiting.done()
+    await owner.fail("k", '{"error": "401"}')
+    with pytest.raises(SharedFailure) as failed:
+        await asyncio.wait_for(waiting, 3)
+    assert failed.value.failure_json == '{"error": "401"}'
+    assert (await late.get("k")).state == "failed"
+    assert await late.claim("k", H2, ttl_s=60) is None  # not an answer: free for anyone new
+    await late.complete("k", H2, '"second"')
+    assert await owner.claim("k", H2, ttl_s=60) == '"second"'
 
 
 async def _run_once(store: IdempotencyStore, counter: list[int], lock: threading.Lock) -> str:

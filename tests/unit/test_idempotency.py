@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from steer_llm_sdk.errors import ConflictError
 from steer_llm_sdk.reliability.idempotency import (
     IdempotencyStore,
+    SharedFailure,
     canonical_request_hash,
     make_idempotency_store,
     scoped_key,
@@ -149,12 +150,14 @@ async def test_ttl_expiry(store: SQLiteIdempotencyStore) -> None:
 
 async def test_crashed_owner_lease_expires(tmp_path: Path) -> None:
     path = tmp_path / "lease.sqlite3"
-    crashed = SQLiteIdempotencyStore(path, lease_s=0.3)
+    crashed = SQLiteIdempotencyStore(path, lease_s=0.3, heartbeat_s=0)  # renews nothing: dead
     survivor = SQLiteIdempotencyStore(path, lease_s=0.3)
     assert await crashed.claim("k", H1, ttl_s=60) is None  # then the owner "dies"
+    assert await crashed.annotate("k", "flow-run-1")
     t0 = time.monotonic()
     assert await survivor.claim("k", H1, ttl_s=60, poll_s=0.02) is None  # waits out the lease
     assert 0.15 < time.monotonic() - t0 < 2
+    assert survivor.taken_over_run("k") == "flow-run-1"  # the run the crashed owner left
     await crashed.complete("k", H1, '"stale"', ttl_s=60)  # lost its lease: must not write
     assert (await survivor.get("k")).state == "in_flight"
     await survivor.complete("k", H1, '"fresh"', ttl_s=60)
@@ -280,7 +283,7 @@ _CRASH_SCRIPT = textwrap.dedent("""
     from steer_llm_sdk.reliability.idempotency_sqlite import SQLiteIdempotencyStore
 
     async def main():
-        store = SQLiteIdempotencyStore(sys.argv[1], lease_s=0.5)
+        store = SQLiteIdempotencyStore(sys.argv[1], lease_s=0.5, heartbeat_s=0.1)
         assert await store.claim("crash-key", sys.argv[2], ttl_s=60) is None
         print("claimed", flush=True)
         os._exit(9)  # die mid-run: no complete, no release
@@ -335,3 +338,90 @@ def test_separate_processes_run_once(tmp_path: Path) -> None:
     executions = counter.read_text().split()
     assert len(executions) == 1
     assert outputs == [json.dumps({"pid": int(executions[0])})] * 4
+
+
+# ---- leases that follow their owner; failures shared with waiters -----------------------------
+
+
+async def test_heartbeat_keeps_a_live_owners_claim_past_its_lease(tmp_path: Path) -> None:
+    path = tmp_path / "hb.sqlite3"
+    owner = SQLiteIdempotencyStore(path, lease_s=0.3)  # renews every 0.1 s
+    other = SQLiteIdempotencyStore(path, lease_s=0.3)
+    assert await owner.claim("k", H1, ttl_s=60) is None
+    first = (await owner.get("k")).expires_at
+    with pytest.raises(TimeoutError):  # three leases long: still in flight, never taken over
+        await other.claim("k", H1, ttl_s=60, wait_timeout_s=0.9, poll_s=0.05)
+    assert (await owner.get("k")).expires_at > first
+    await owner.complete("k", H1, '"live"')
+    assert await other.claim("k", H1, ttl_s=60) == '"live"'
+    owner.close()
+    other.close()
+
+
+async def test_heartbeat_stops_after_complete(tmp_path: Path) -> None:
+    store = SQLiteIdempotencyStore(tmp_path / "stop.sqlite3", lease_s=0.3)
+    assert await store.claim("k", H1, ttl_s=60) is None
+    heartbeat = store._owners["k"].heartbeat
+    assert heartbeat is not None and not heartbeat.done()
+    await store.complete("k", H1, "1")
+    await asyncio.sleep(0)
+    assert heartbeat.cancelled()
+    store.close()
+
+
+async def test_waiters_get_the_owners_failure_new_callers_run_again(tmp_path: Path) -> None:
+    path = tmp_path / "fail.sqlite3"
+    owner, waiter, late = (SQLiteIdempotencyStore(path) for _ in range(3))
+    assert await owner.claim("k", H1, ttl_s=60) is None
+    waiting = asyncio.create_task(waiter.claim("k", H1, ttl_s=60, poll_s=0.02))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    await owner.fail("k", '{"error": "401"}')
+    with pytest.raises(SharedFailure) as failed:
+        await asyncio.wait_for(waiting, 2)
+    assert failed.value.failure_json == '{"error": "401"}' and failed.value.key == "k"
+    rec = await late.get("k")
+    assert rec.state == "failed" and not owner.owns("k")
+    assert await late.claim("k", H2, ttl_s=60) is None  # a failure is not an answer: free
+    await late.complete("k", H2, '"second"')
+    assert await owner.claim("k", H2, ttl_s=60) == '"second"'
+    for s in (owner, waiter, late):
+        s.close()
+
+
+async def test_waiter_is_bounded_by_its_own_wait(tmp_path: Path) -> None:
+    path = tmp_path / "wait.sqlite3"
+    owner, waiter = SQLiteIdempotencyStore(path), SQLiteIdempotencyStore(path)
+    assert await owner.claim("k", H1, ttl_s=60) is None
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError, match="OrchestrationConfig.timeout_ms"):
+        await waiter.claim("k", H1, ttl_s=60, wait_timeout_s=0.3)
+    assert time.monotonic() - t0 < 5  # not the store's default wait of 300 s
+    await owner.release("k")
+    owner.close()
+    waiter.close()
+
+
+def test_old_schema_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE idempotency (key TEXT PRIMARY KEY, request_hash TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('in_flight', 'completed')), owner TEXT,
+            result TEXT, created_at REAL NOT NULL, expires_at REAL NOT NULL);
+        INSERT INTO idempotency VALUES ('old', 'h', 'completed', NULL, '"kept"', 1, 9e12);
+    """)
+    conn.commit()
+    conn.close()
+    store = SQLiteIdempotencyStore(path)
+
+    async def check() -> None:
+        assert await store.claim("old", "h", ttl_s=60) == '"kept"'
+        assert await store.claim("k", H1, ttl_s=60) is None
+        await store.fail("k", "{}")
+        assert (await store.get("k")).state == "failed"
+
+    asyncio.run(check())
+    store.close()
