@@ -75,7 +75,7 @@ def test_trigger_same_key_other_request_conflicts_same_request_replays(
     other = _trigger(stack, "A totally different question", key)
     assert other.returncode == 2, other.stdout
     assert other.stderr.startswith("error: idempotency key") and other.stderr.count("\n") == 1
-    assert "already used with a different request" in other.stderr
+    assert "already used with different request data" in other.stderr
 
     script = (  # client.trigger raises the same error
         "import sys\nfrom steer_llm_sdk import SteerLLMClient\n"
@@ -109,7 +109,7 @@ def test_rest_run_with_a_reused_key_fails_at_once_with_the_conflict(stack, serve
         **params, "request": {"query": "Second question"}})["id"])
     assert clash["state"]["type"] == "FAILED"
     assert "ConflictError" in clash["state"]["message"]
-    assert "already used with a different request" in clash["state"]["message"]
+    assert "already used with different request data" in clash["state"]["message"]
     replay = stack.wait_final(stack.create_run("feasibility-interval", {
         **params, "request": {"query": "First question"}})["id"])
     assert replay["state"]["type"] == "COMPLETED"

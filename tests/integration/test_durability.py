@@ -148,7 +148,7 @@ async def test_a_deployed_style_run_enforces_the_key_inside_the_flow(
         request={"query": "Ship v2 in a week"}, tool="feasibility", tool_options=options,
         config=config))
     assert first.status == "succeeded" and sent() == 2
-    with pytest.raises(ConflictError, match="already used with a different request"):
+    with pytest.raises(ConflictError, match="already used with different request data"):
         await orchestrate(request={"query": "A totally different question"},
                           tool="feasibility", tool_options=options, config=config)
     assert sent() == 2  # refused before any provider call
