@@ -37,10 +37,12 @@ def _user_project(tmp_path):
 def test_a_prefect_project_layout_does_not_shadow_the_sdk(tmp_path):
     _user_project(tmp_path)
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home"),
-           "STEER_HOME": str(tmp_path / "steer")}
+           "STEER_HOME": str(tmp_path / "steer"),
+           # the embedded server's 20 s default start-up budget is too short on a loaded CI box
+           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"}
     proc = subprocess.run(
         [sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True,
-        timeout=120, env=env,
+        timeout=180, env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "STATUS succeeded" in proc.stdout
