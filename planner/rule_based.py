@@ -69,10 +69,10 @@ class RuleBasedPlanner(Planner):
         usable, unusable = self.partition_tools(available_tools, context)
         skipped: list[dict[str, Any]] = []
         for rule in self.rules:
+            if not rule.matches(request):
+                continue
             if rule.action is None:
                 skipped.append({"rule": rule.name, "unavailable": {}, "reason": "no action"})
-                continue
-            if not rule.matches(request):
                 continue
             decision = self._plan_from_rule(
                 rule, request, available_tools, context, usable, unusable, skipped
@@ -162,7 +162,8 @@ class RuleBasedPlanner(Planner):
             if self.default_tool is not None:
                 reason = unusable.get(self.default_tool, "not registered")
                 notes.append(f"default_tool {self.default_tool} is unavailable ({reason})")
-        lead = "no matching rule had an available tool" if skipped else "no rule matched"
+        unavailable = any("reason" not in entry for entry in skipped)
+        lead = "no matching rule had an available tool" if unavailable else "no rule matched"
         notes.append(f"{lead}; chose {selected} by default ({how})")
         metadata: dict[str, Any] = {"rule": None, "default_choice": how,
                                     "selection_method": "default"}

@@ -158,3 +158,4 @@ async def test_rule_without_action_is_skipped(tools):
     decision = await planner.plan({}, tools)
     assert decision.metadata["selection_method"] == "default"
     assert "rule 'broken' skipped: no action" in decision.reasoning
+    assert "no rule matched; chose" in decision.reasoning  # not "no available tool"

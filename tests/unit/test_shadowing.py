@@ -42,7 +42,7 @@ def test_a_prefect_project_layout_does_not_shadow_the_sdk(tmp_path):
            "STEER_HOME": str(tmp_path / "steer")}
     proc = subprocess.run(
         [sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True,
-        timeout=120, env=env,
+        timeout=180, env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "STATUS succeeded" in proc.stdout
