@@ -40,8 +40,17 @@ async def _prefect_server() -> str:
     else:
         use_patched_ephemeral_server()
         where = "Prefect's embedded server, started for this process"
-    async with get_client() as client:
-        await client.api_healthcheck()
+    try:
+        async with get_client() as client:
+            await client.api_healthcheck()
+    except RuntimeError as exc:
+        if "Timed out" not in str(exc):
+            raise
+        raise SystemExit(
+            "error: Prefect's embedded server did not start in time (its first start creates "
+            "its database; a busy machine takes longer). Start a shared server once with "
+            "`.venv/bin/steer server start` and run `make demo` again (it finds that server), "
+            "or raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.") from None
     return where
 
 
