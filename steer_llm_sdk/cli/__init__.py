@@ -46,6 +46,7 @@ app.command("runs")(_remote.runs)
 def _print_urls(state: dict) -> None:
     typer.echo(f"UI:  {state['url']}")
     typer.echo(f"export PREFECT_API_URL={state['api_url']}")
+    typer.echo("(for other tools: steer commands and Python scripts find this server without it)")
 
 
 @server_app.command("start")
