@@ -52,7 +52,7 @@ def _print_urls(state: dict) -> None:
 @server_app.command("start")
 def server_start(
     port: Annotated[int | None, typer.Option(
-        help="Port (default 4200, or a free one if 4200 is taken).")] = None,
+        help="Port (default 4200, or a free one if 4200 is taken; 0 = any free port).")] = None,
     host: Annotated[str, typer.Option(help="Interface; keep 127.0.0.1 unless you "
                                       "add authentication in front.")] = "127.0.0.1",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for /api/health.")] = 90.0,
