@@ -15,7 +15,11 @@ import time
 
 _STARTED = time.perf_counter()  # this module loads first: ~ the start of the process
 
-from steer_llm_sdk.quiet import quiet_prefect_console, ui_url_for  # noqa: E402
+from steer_llm_sdk.quiet import (  # noqa: E402
+    flush_prefect_workers,
+    quiet_prefect_console,
+    ui_url_for,
+)
 
 QUESTION = ("Migrate our 40-service monolith's billing module to an event-driven design in "
             "one quarter with a team of four engineers, without downtime.")
@@ -40,8 +44,17 @@ async def _prefect_server() -> str:
     else:
         use_patched_ephemeral_server()
         where = "Prefect's embedded server, started for this process"
-    async with get_client() as client:
-        await client.api_healthcheck()
+    try:
+        async with get_client() as client:
+            await client.api_healthcheck()
+    except RuntimeError as exc:
+        if "Timed out" not in str(exc):
+            raise
+        raise SystemExit(
+            "error: Prefect's embedded server did not start in time (its first start creates "
+            "its database; a busy machine takes longer). Start a shared server once with "
+            "`.venv/bin/steer server start` and run `make demo` again (it finds that server), "
+            "or raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.") from None
     return where
 
 
@@ -82,6 +95,7 @@ async def _run(base_url: str | None, api_key: str | None) -> int:
               "and see runs in the Prefect UI:\n  .venv/bin/steer server start   # once; prints "
               "the UI address\n  make demo                      # this and later runs (and your "
               "scripts) find it by themselves")
+    await asyncio.to_thread(flush_prefect_workers)  # while the simulator and server still run
     return 0 if out.status != "failed" else 1
 
 

@@ -12,6 +12,9 @@ PREFECT_SERVER_ANALYTICS_ENABLED (environment or Prefect profile): offline, ever
 ``ERROR | prefect.server.services.telemetry - Failed to send telemetry`` into the user's
 script. The CLI turns it off the same way (steer_llm_sdk.quiet).
 
+It also gets 90 s to start instead of Prefect's 20 s (a first start migrates a new database),
+unless PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS is set.
+
 Before any of that, :func:`use_local_steer_server` lets a script find the server `steer server
 start` runs, as the CLI does (steer_llm_sdk.local_server; STEER_DISCOVER_SERVER=0 opts out).
 """
@@ -27,6 +30,10 @@ from typing import Any
 _APPLIED = False
 # Defaults for the temporary server only; the user's environment and profile override them.
 _SERVER_ENV_DEFAULTS = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+# Prefect waits 20 s for it; a first start migrates a fresh SQLite database (13 s on an idle
+# 2-core machine, over 20 s on a busy one), and a timeout there is a user's first impression.
+# PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, when set, wins.
+STARTUP_TIMEOUT_S = 90
 logger = logging.getLogger("steer_llm_sdk")
 
 
@@ -78,7 +85,16 @@ def use_patched_ephemeral_server() -> bool:
                  **get_current_settings().to_environment_variables(exclude_unset=True)},
         )
 
+    original_start = SubprocessASGIServer.start
+
+    def start(self: Any, timeout: int | None = None) -> None:
+        ephemeral = get_current_settings().server.ephemeral
+        if timeout is None and "startup_timeout_seconds" not in ephemeral.model_fields_set:
+            timeout = STARTUP_TIMEOUT_S
+        original_start(self, timeout=timeout)
+
     SubprocessASGIServer._run_uvicorn_command = _run_uvicorn_command
+    SubprocessASGIServer.start = start
     _APPLIED = True
     return True
 

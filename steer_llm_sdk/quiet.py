@@ -41,6 +41,28 @@ def _tune_gc_for_short_process() -> None:
         atexit.register(gc.freeze)
 
 
+def flush_prefect_workers(timeout_s: float = 10.0) -> None:
+    """Wait until Prefect's events worker has sent the run's events, while the server (often
+    the embedded one, which stops at exit) still answers. Otherwise it drains during
+    interpreter exit, racing the server's shutdown: "WARNING | EventsWorker - Still processing
+    items" on the console, and events lost. (Prefect's task runners flush it the same way; the
+    batched log worker keeps no such count and flushes at exit.) A daemon thread with a
+    deadline: a server that stopped answering cannot hang the command."""
+    import sys
+    import threading
+
+    if "prefect.events.worker" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+
+    with EventsWorker._instance_lock:
+        if not EventsWorker._instances:  # nothing was emitted: do not start a worker
+            return
+    wait = threading.Thread(target=EventsWorker.instance().wait_until_empty, daemon=True)
+    wait.start()
+    wait.join(timeout_s)
+
+
 def ui_url_for(flow_run_id: str | None) -> str | None:
     """The UI link when a Prefect server (not the embedded one) is configured."""
     api = os.environ.get("PREFECT_API_URL")

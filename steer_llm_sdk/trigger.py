@@ -37,10 +37,14 @@ class ServerUnavailableError(OrchestratorError, ConnectionError):
 
     def __init__(self, api_url: str | None, reason: str = ""):
         self.api_url = api_url
-        where = (f"no Prefect server reachable at PREFECT_API_URL={api_url}" if api_url
-                 else "PREFECT_API_URL is not set, so there is no Prefect server to talk to")
-        super().__init__(f"{where}{f' ({reason})' if reason else ''}; start one with "
-                         "`steer server start` and export the PREFECT_API_URL it prints")
+        if api_url:
+            where = f"no Prefect server reachable at PREFECT_API_URL={api_url}"
+            fix = "start one with `steer server start` and export the PREFECT_API_URL it prints"
+        else:
+            where = ("PREFECT_API_URL is not set and no `steer server` is running (or "
+                     "STEER_DISCOVER_SERVER=0)")
+            fix = "start one with `steer server start`: later commands and scripts find it"
+        super().__init__(f"{where}{f' ({reason})' if reason else ''}; {fix}")
 
 
 class DeploymentNotFoundError(OrchestratorError, LookupError):

@@ -46,12 +46,13 @@ app.command("runs")(_remote.runs)
 def _print_urls(state: dict) -> None:
     typer.echo(f"UI:  {state['url']}")
     typer.echo(f"export PREFECT_API_URL={state['api_url']}")
+    typer.echo("(for other tools: steer commands and Python scripts find this server without it)")
 
 
 @server_app.command("start")
 def server_start(
     port: Annotated[int | None, typer.Option(
-        help="Port (default 4200, or a free one if 4200 is taken).")] = None,
+        help="Port (default 4200, or a free one if 4200 is taken; 0 = any free port).")] = None,
     host: Annotated[str, typer.Option(help="Interface; keep 127.0.0.1 unless you "
                                       "add authentication in front.")] = "127.0.0.1",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for /api/health.")] = 90.0,

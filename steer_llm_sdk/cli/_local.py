@@ -101,6 +101,9 @@ def run(tool: ToolArg, request: RequestArg, k: KOpt = None, options: OptionsOpt 
             from steer_llm_sdk.orchestration import Orchestrator
 
             out = Orchestrator().run_sync(payload, tool, opts, cfg)
+            from steer_llm_sdk.quiet import flush_prefect_workers
+
+            flush_prefect_workers()  # before the simulator and the embedded server stop
     if as_json:
         typer.echo(out.model_dump_json(indent=2))
     else:

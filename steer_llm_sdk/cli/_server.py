@@ -74,7 +74,9 @@ def start_server(host: str = DEFAULT_HOST, port: int | None = None,
         if wait_healthy(existing["api_url"], timeout_s):
             return {**existing, "reused": True}
         stop_server()
-    if port is None:
+    if port == 0:  # "any free port", as for `steer simulator --port 0`
+        port = free_port(host)
+    elif port is None:
         port = DEFAULT_PORT if _port_free(host, DEFAULT_PORT) else free_port(host)
     elif not _port_free(host, port):
         raise ServerStartError(f"port {port} on {host} is in use; pick another with --port")
