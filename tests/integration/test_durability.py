@@ -116,7 +116,7 @@ async def test_eight_callers_of_a_failing_request_share_one_execution(
         Orchestrator(registry, idempotency_store=s).run("q", "denied", options, cfg)
         for s in stores))
     requests = sum(len(llm_simulator.stats.requests_for(seed=s)) for s in seeds)
-    assert requests <= 2 * 2  # at most two executions of k=2 (was 8 executions, 24 requests)
+    assert requests <= 2 * 2  # at most two executions of k=2 (was 8 executions, 16 requests)
     assert all(o.status == "failed" for o in outs)
     categories = {e.get("category") for o in outs for e in o.errors.values()}
     assert categories == {"authentication"}, [o.errors for o in outs]
