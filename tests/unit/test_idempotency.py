@@ -295,7 +295,7 @@ _CRASH_SCRIPT = textwrap.dedent("""
 async def test_crashed_process_lease_expires(tmp_path: Path) -> None:
     db = tmp_path / "crash.sqlite3"
     proc = _run_script(tmp_path, "crash.py", _CRASH_SCRIPT, str(db), H1)
-    out, _ = await asyncio.to_thread(proc.communicate, timeout=20)
+    out, _ = await asyncio.to_thread(proc.communicate, timeout=90)
     assert out.strip() == "claimed" and proc.returncode == 9
     store = SQLiteIdempotencyStore(db)
     assert (await store.get("crash-key")).state == "in_flight"
@@ -333,7 +333,7 @@ def test_separate_processes_run_once(tmp_path: Path) -> None:
     start_at = time.time() + 1.0
     procs = [_run_script(tmp_path, "claimer.py", _PROC_SCRIPT, str(db), str(counter),
                          str(start_at), H1) for _ in range(4)]
-    outputs = [p.communicate(timeout=20)[0].strip() for p in procs]
+    outputs = [p.communicate(timeout=90)[0].strip() for p in procs]
     assert all(p.returncode == 0 for p in procs)
     executions = counter.read_text().split()
     assert len(executions) == 1
