@@ -31,9 +31,11 @@ server_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(server_app, name="server")
+from steer_llm_sdk.cli._limits import limits_app  # noqa: E402
 from steer_llm_sdk.cli._schedule import schedule_app  # noqa: E402
 
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(limits_app, name="limits")
 
 app.command("run")(_local.run)
 app.command("tools")(_local.tools)
