@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from steer_llm_sdk.cli import _local, _remote
+from steer_llm_sdk.cli import _breakers, _local, _remote
 from steer_llm_sdk.cli._common import cli_errors, fail
 
 app = typer.Typer(
@@ -43,6 +43,7 @@ app.command("simulator")(_local.simulator)
 app.command("serve")(_remote.serve)
 app.command("trigger")(_remote.trigger)
 app.command("runs")(_remote.runs)
+app.command("breakers")(_breakers.breakers)
 
 
 def _print_urls(state: dict) -> None:
