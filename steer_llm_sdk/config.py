@@ -57,6 +57,10 @@ class ReliabilityConfig(BaseModel):
     max_fallback_attempts: int = Field(2, ge=0)
     max_total_attempts: int = Field(5, ge=1)
     idempotency_ttl_s: float = Field(24 * 3600, gt=0)
+    breaker_url: str | None = Field(
+        None, description="redis:// URL sharing breaker state with every process and host "
+        "(like STEER_BREAKER_URL); None keeps the process's current choice (in-process "
+        "unless STEER_BREAKER_URL is set). Process-wide: applies to breakers created later.")
 
     def breaker_for(self, provider: str) -> CircuitBreakerConfig:
         return self.breakers.get(provider, self.default_breaker)

@@ -121,3 +121,13 @@ async def test_steer_breakers_shows_the_shared_state(shared_store):
     assert result.exit_code == 0, result.output
     line = next(x for x in result.stdout.splitlines() if x.startswith("sim "))
     assert "open" in line and " 3 " in line
+
+
+def test_reliability_config_chooses_the_shared_store(shared_store):
+    from steer_llm_sdk.config import ReliabilityConfig
+    from steer_llm_sdk.orchestration import Orchestrator
+
+    breaker_store.configure_breaker_store(None)
+    Orchestrator(reliability_config=ReliabilityConfig(breaker_url=REDIS_URL))
+    assert breaker_store.get_breaker_store() is not None
+    assert breaker_store.get_breaker_store().url == REDIS_URL
