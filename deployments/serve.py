@@ -149,17 +149,25 @@ def serve_deployments(
     limit: int | None = None,
     pause_on_shutdown: bool = True,
     include_schedules: bool = True,
+    builtin: bool = True,
 ) -> None:
     """Register the deployments and run their flow runs until interrupted (blocking).
 
     ``pause_on_shutdown`` pauses the schedules when this process stops, so the server does not
     pile up scheduled runs that nobody executes. ``include_schedules`` also serves every
-    `steer schedule create` deployment without a work pool (not paused on shutdown)."""
+    `steer schedule create` deployment without a work pool (not paused on shutdown);
+    ``builtin=False`` serves only those."""
+    extra = served_schedules() if include_schedules else []
+    if not builtin:
+        if not extra:
+            raise LookupError("no schedules to serve: create one with `steer schedule create` "
+                              "(without --pool)")
+        _serve_with_schedules([], extra, limit=limit, pause_on_shutdown=pause_on_shutdown)
+        return
     tool = (parameters or {}).get("tool", EXAMPLE_TOOL)
     if tool:
         check_tool_reference(str(tool))
     deployments = build_deployments(interval_s=interval_s, cron=cron, parameters=parameters)
-    extra = served_schedules() if include_schedules else []
     if not extra:
         serve(*deployments, limit=limit, pause_on_shutdown=pause_on_shutdown,
               print_starting_message=True)

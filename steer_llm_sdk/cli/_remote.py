@@ -28,8 +28,12 @@ def serve(
     cron: Annotated[str, typer.Option(
         help="Cron schedule (UTC) of the feasibility-daily deployment.")] = "0 7 * * *",
     limit: Annotated[int | None, typer.Option(help="Max flow runs at once.")] = None,
+    schedules_only: Annotated[bool, typer.Option(
+        "--schedules-only", help="Serve only `steer schedule` deployments, not the built-in "
+        "feasibility ones.")] = False,
 ) -> None:
-    """Serve the deployments (feasibility-daily, feasibility-interval) until Ctrl-C.
+    """Serve the deployments (feasibility-daily, feasibility-interval) and every `steer
+    schedule` deployment without a work pool (those existing when it starts) until Ctrl-C.
 
     Flow runs execute here, in child processes, with this environment's OPENAI_API_KEY /
     OPENAI_BASE_URL. Needs a server: PREFECT_API_URL or `steer server start`."""
@@ -39,7 +43,8 @@ def serve(
         note(f"serving against PREFECT_API_URL={api_url}; Ctrl-C stops (schedules pause)")
         from steer_llm_sdk.deployments.serve import serve_deployments
 
-        serve_deployments(interval_s=interval, cron=cron, limit=limit)
+        serve_deployments(interval_s=interval, cron=cron, limit=limit,
+                          builtin=not schedules_only)
 
 
 def trigger(
