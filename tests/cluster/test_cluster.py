@@ -82,13 +82,16 @@ def test_duplicate_triggers_with_one_key_execute_once(cluster):
 
 def test_fleet_stops_calling_an_endpoint_that_broke(cluster):
     cluster.clear_breakers()
-    warm = [cluster.trigger(_params(cluster, "pre"))["id"] for _ in range(2)]
+    warm = [cluster.trigger(_params(cluster, "pre"))["id"]]
     cluster.wait_final(warm)
     broke_at = time.time()
     cluster.sim.set_faults("status=503")  # the endpoint is down from now on
     try:
-        ids = [cluster.trigger(_params(cluster, "broken"))["id"] for _ in range(8)]
-        runs = cluster.wait_final(ids, timeout_s=180)
+        # One run at a time, one call at a time: each run is a new process on either worker,
+        # so what stops the calls is the state the earlier runs left in the shared breaker.
+        runs = [cluster.wait_final([cluster.trigger(_params(cluster, "broken",
+                                                            max_parallel=1))["id"]])[0]
+                for _ in range(4)]
     finally:
         cluster.sim.set_faults(None)
     after = [r for r in cluster.sim.stats.records if r.received_at >= broke_at]
@@ -101,13 +104,12 @@ def test_fleet_stops_calling_an_endpoint_that_broke(cluster):
     cluster.clear_breakers()
 
 
-def test_rate_limit_holds_across_the_fleet(cluster, monkeypatch):
+def test_rate_limit_holds_across_the_fleet(cluster):
     from steer_llm_sdk.reliability.rate_limits import (
         adelete_provider_limit,
         aset_provider_limit,
     )
 
-    monkeypatch.setenv("PREFECT_API_URL", cluster.api_url)
     provider, limit, window = f"openai@127.0.0.1:{cluster.sim.port}", 4, 5.0
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -115,13 +117,13 @@ def test_rate_limit_holds_across_the_fleet(cluster, monkeypatch):
         asyncio.run(aset_provider_limit(provider, rpm=limit, window_s=window))
         try:
             started = time.time()
-            ids = [cluster.trigger(_params(cluster, "limited"))["id"] for _ in range(5)]
+            ids = [cluster.trigger(_params(cluster, "limited"))["id"] for _ in range(4)]
             runs = cluster.wait_final(ids, timeout_s=180)
         finally:
             asyncio.run(adelete_provider_limit(provider))
     assert all(r["state"]["type"] == "COMPLETED" for r in runs)
     times = [r.received_at for r in cluster.sim.stats.records if r.received_at >= started]
-    assert len(times) == 5 * K
+    assert len(times) == 4 * K
     RESULTS["rate_limit"] = {"limit": limit, "window_s": window,
                              "max_seen_in_window": _max_in_window(times, window)}
     assert _max_in_window(times, window) <= limit
