@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test e2e bench lint clean
+.PHONY: demo test e2e e2e-cluster bench lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -36,3 +36,8 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# A fleet on this machine: PostgreSQL-backed Prefect server, two process workers, Redis
+# (local services on 127.0.0.1:5432 / :6379; the test creates and drops its own database).
+e2e-cluster: $(STAMP)
+	$(BIN)/python -m pytest -q -m cluster tests/cluster -p no:cacheprovider -s

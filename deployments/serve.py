@@ -28,6 +28,7 @@ LLM endpoints and keys come from the serving process's environment (``OPENAI_API
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -218,21 +219,77 @@ def serve_deployments(
     limit: int | None = None,
     pause_on_shutdown: bool = True,
     poll_s: float | None = None,
+    include_schedules: bool = True,
+    builtin: bool = True,
 ) -> None:
     """Register the deployments and run their flow runs until interrupted (blocking).
 
     ``pause_on_shutdown`` pauses the schedules when this process stops, so the server does not
-    pile up scheduled runs that nobody executes. ``poll_s``: see :func:`runner_poll_seconds`."""
-    reference = (parameters or {}).get("tool", EXAMPLE_TOOL)
+    pile up scheduled runs that nobody executes. ``poll_s``: see :func:`runner_poll_seconds`.
+    ``include_schedules`` also serves every `steer schedule create` deployment without a work
+    pool (not paused on shutdown); ``builtin=False`` serves only those."""
     poll = runner_poll_seconds(poll_s)
+    extra = served_schedules() if include_schedules else []
+    if not builtin:
+        if not extra:
+            raise LookupError("no schedules to serve: create one with `steer schedule create` "
+                              "(without --pool)")
+        _serve_with_schedules([], extra, limit=limit, pause_on_shutdown=pause_on_shutdown,
+                              poll=poll)
+        return
+    reference = (parameters or {}).get("tool", EXAMPLE_TOOL)
     if reference:
         tool = check_tool_reference(str(reference))
         print(describe_tool(str(reference), tool), flush=True)
     print(f"checking for due runs every {poll:g} s (--poll or PREFECT_RUNNER_POLL_FREQUENCY)",
           flush=True)
     deployments = build_deployments(interval_s=interval_s, cron=cron, parameters=parameters)
-    serve(*deployments, limit=limit, pause_on_shutdown=pause_on_shutdown,
-          print_starting_message=True, query_seconds=poll)
+    if not extra:
+        serve(*deployments, limit=limit, pause_on_shutdown=pause_on_shutdown,
+              print_starting_message=True, query_seconds=poll)
+        return
+    _serve_with_schedules(deployments, extra, limit=limit, pause_on_shutdown=pause_on_shutdown,
+                          poll=poll)
+
+
+def served_schedules() -> list[tuple[Any, str]]:
+    """(id, name) of every `steer schedule create` deployment without a work pool: `steer serve`
+    runs them (a pool's workers run the others)."""
+    import asyncio
+
+    from steer_llm_sdk.schedules import alist_schedules
+
+    return [(s.deployment_id, s.name) for s in asyncio.run(alist_schedules())
+            if not s.work_pool]
+
+
+def _serve_with_schedules(deployments: list[RunnerDeployment], extra: list[tuple[Any, str]], *,
+                          limit: int | None, pause_on_shutdown: bool, poll: float) -> None:
+    """``prefect.serve`` plus deployments created elsewhere (by id, not re-applied: their
+    parameters, schedules and paused state stay as their owner set them). On shutdown only the
+    built-in deployments are paused; a user's schedule keeps the state `steer schedule` gave it.
+    Uses the Runner's deployment registry (Prefect 3.9); see docs/scaling.md."""
+    import asyncio
+    import uuid
+
+    from prefect.exceptions import TerminationSignal
+    from prefect.runner import Runner
+
+    class _Runner(Runner):
+        own: set[Any] = set()
+
+        async def _pause_schedules(self) -> None:
+            for deployment_id in self.own:
+                await self._client.pause_deployment(deployment_id)
+
+    runner = _Runner(pause_on_shutdown=pause_on_shutdown, limit=limit, query_seconds=poll)
+    runner.own = {runner.add_deployment(d) for d in deployments}
+    for deployment_id, name in extra:
+        runner._deployment_registry.register_deployment(uuid.UUID(str(deployment_id)), name)
+    print(f"serving {len(deployments)} built-in deployments and {len(extra)} schedules: "
+          + ", ".join(name for _, name in extra), flush=True)
+    with contextlib.suppress(KeyboardInterrupt, TerminationSignal):
+        asyncio.run(runner.start())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from steer_tools.base import Tool
 from steer_tools.registry import ToolRegistry, get_global_registry
 
 if TYPE_CHECKING:
+    from steer_llm_sdk.schedules import ScheduleInfo
     from steer_llm_sdk.trigger import TriggerResult
 
 
@@ -82,3 +83,30 @@ class SteerLLMClient:
 
         return trigger_deployment(deployment, request, tool, tool_options, config, wait=wait,
                                   timeout_s=timeout_s, idempotency_key=idempotency_key)
+
+    def schedule(
+        self,
+        name: str,
+        tool: str,
+        request: dict[str, Any] | str,
+        tool_options: dict[str, Any] | None = None,
+        config: OrchestrationConfig | None = None,
+        *,
+        cron: str | None = None,
+        interval_s: float | None = None,
+        timezone: str = "UTC",
+        work_pool: str | None = None,
+        paused: bool = False,
+    ) -> ScheduleInfo:
+        """Create (or replace) a recurring analysis: a deployment of the orchestration flow on
+        the server of PREFECT_API_URL, run by `steer serve` or ``work_pool``'s workers.
+
+        ``tool`` is a reference the worker resolves (entry point or 'module:attribute'); every
+        parameter is validated now (ScheduleValidationError names the field). See
+        steer_llm_sdk.schedules for listing, pausing and deleting."""
+        from steer_llm_sdk.orchestration.orchestrator import run_coroutine_sync
+        from steer_llm_sdk.schedules import acreate_schedule
+
+        return run_coroutine_sync(acreate_schedule(
+            name, tool, request, tool_options, config, cron=cron, interval_s=interval_s,
+            timezone=timezone, work_pool=work_pool, paused=paused))

@@ -149,6 +149,10 @@ class ReliabilityConfig(InputModel):
     idempotency_wait_s: float = Field(
         300.0, ge=0, description="Longest wait for another worker's run of the same key; "
         "OrchestrationConfig.timeout_ms lowers it per run.")
+    breaker_url: str | None = Field(
+        None, description="redis:// URL sharing breaker state with every process and host "
+        "(like STEER_BREAKER_URL); None keeps the process's current choice (in-process "
+        "unless STEER_BREAKER_URL is set). Process-wide: applies to breakers created later.")
 
     def breaker_for(self, provider: str) -> CircuitBreakerConfig:
         return self.breakers.get(provider) or self.breakers.get("default", self.default_breaker)

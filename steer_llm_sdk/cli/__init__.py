@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from steer_llm_sdk.cli import _local, _remote
+from steer_llm_sdk.cli import _breakers, _local, _remote
 from steer_llm_sdk.cli._common import cli_errors, fail
 
 app = typer.Typer(
@@ -34,6 +34,11 @@ server_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(server_app, name="server")
+from steer_llm_sdk.cli._limits import limits_app  # noqa: E402
+from steer_llm_sdk.cli._schedule import schedule_app  # noqa: E402
+
+app.add_typer(schedule_app, name="schedule")
+app.add_typer(limits_app, name="limits")
 
 app.command("run")(_local.run)
 app.command("tools")(_local.tools)
@@ -41,6 +46,7 @@ app.command("simulator")(_local.simulator)
 app.command("serve")(_remote.serve)
 app.command("trigger")(_remote.trigger)
 app.command("runs")(_remote.runs)
+app.command("breakers")(_breakers.breakers)
 
 
 def _print_urls(state: dict) -> None:

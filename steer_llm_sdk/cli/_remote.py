@@ -31,8 +31,12 @@ def serve(
     poll: Annotated[float | None, typer.Option(
         min=0.1, help="Seconds between checks for due runs; a triggered run waits up to one "
         "poll to start. Default 2, or PREFECT_RUNNER_POLL_FREQUENCY if set.")] = None,
+    schedules_only: Annotated[bool, typer.Option(
+        "--schedules-only", help="Serve only `steer schedule` deployments, not the built-in "
+        "feasibility ones.")] = False,
 ) -> None:
-    """Serve the deployments (feasibility-daily, feasibility-interval) until Ctrl-C.
+    """Serve the deployments (feasibility-daily, feasibility-interval) and every `steer
+    schedule` deployment without a work pool (those existing when it starts) until Ctrl-C.
 
     Flow runs execute here, in child processes, with this environment's OPENAI_API_KEY /
     OPENAI_BASE_URL. Needs a server: PREFECT_API_URL or `steer server start`."""
@@ -42,7 +46,8 @@ def serve(
         note(f"serving against PREFECT_API_URL={api_url}; Ctrl-C stops (schedules pause)")
         from steer_llm_sdk.deployments.serve import serve_deployments
 
-        serve_deployments(interval_s=interval, cron=cron, limit=limit, poll_s=poll)
+        serve_deployments(interval_s=interval, cron=cron, limit=limit, poll_s=poll,
+                          builtin=not schedules_only)
 
 
 def trigger(

@@ -97,6 +97,10 @@ class BaseOrchestrator:
     ) -> None:
         self.registry = registry if registry is not None else get_global_registry()
         self.reliability_config = reliability_config or ReliabilityConfig()
+        if self.reliability_config.breaker_url:  # breakers are process-wide, so is their store
+            from steer_llm_sdk.reliability.breaker_store import configure_breaker_store
+
+            configure_breaker_store(self.reliability_config.breaker_url)
         self._idempotency_store = idempotency_store
         self.planner = planner
 

@@ -19,11 +19,12 @@ from urllib.parse import urlparse
 from openai import AsyncOpenAI
 
 from steer_llm_sdk.config import CircuitBreakerConfig
-from steer_llm_sdk.errors import ProviderError
+from steer_llm_sdk.errors import BudgetExceeded, ProviderError
 from steer_llm_sdk.providers.models import Completion
 from steer_llm_sdk.providers.pricing import cost_usd
 from steer_llm_sdk.reliability.breakers import get_breaker_registry
 from steer_llm_sdk.reliability.classification import classify_exception
+from steer_llm_sdk.reliability.rate_limits import provider_slot
 from steer_llm_sdk.reliability.retry import check_retry_after_budget
 from steer_llm_sdk.reliability.run_context import current_breaker_config
 
@@ -117,10 +118,15 @@ class OpenAIProvider:
         client = self._client()
         started = time.perf_counter()
         try:
-            response = await get_breaker_registry().call(
-                self.breaker_name, breaker_cfg, client.chat.completions.create,
-                extra_headers=headers, timeout=timeout, **kwargs,
-            )
+            # Shared rate/concurrency limits first (they only wait, bounded by the deadline;
+            # BudgetExceeded propagates unclassified), then the endpoint's breaker.
+            async with provider_slot(self.breaker_name, model, deadline):
+                response = await get_breaker_registry().call(
+                    self.breaker_name, breaker_cfg, client.chat.completions.create,
+                    extra_headers=headers, timeout=timeout, **kwargs,
+                )
+        except BudgetExceeded:
+            raise
         except Exception as exc:
             error = classify_exception(exc, provider=self.breaker_name)
             logger.warning("%s call failed: %s trace_id=%s request_id=%s replicate=%s",

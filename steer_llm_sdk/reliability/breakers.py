@@ -127,6 +127,19 @@ def _reopens_in(breaker: pybreaker.CircuitBreaker) -> float:
     return max(0.0, (until - datetime.now(UTC)).total_seconds())
 
 
+def _shared() -> Any:
+    """The shared-state seam (steer_llm_sdk.reliability.breaker_store); imported lazily so
+    pybreaker is loaded first, without its eager redis import."""
+    from steer_llm_sdk.reliability import breaker_store
+
+    return breaker_store
+
+
+def _trial_ttl(breaker: pybreaker.CircuitBreaker) -> float:
+    """How long a crashed trial holder can block other trials fleet-wide."""
+    return max(30.0, float(breaker.reset_timeout))
+
+
 def _admit(breaker: pybreaker.CircuitBreaker, fn: Callable[..., Any], args: Any,
            kwargs: Any, token: object) -> Any:
     """Decide, synchronously, whether this call may run; return the state object it ran under.
@@ -147,6 +160,8 @@ def _admit(breaker: pybreaker.CircuitBreaker, fn: Callable[..., Any], args: Any,
         is_trial = state.name == pybreaker.STATE_HALF_OPEN
         if is_trial and gate.trial is not None:
             raise CircuitOpenError(name, 0.0)  # another call's trial is in flight; it decides
+        if is_trial and not _shared().acquire_trial(name, _trial_ttl(breaker)):
+            raise CircuitOpenError(name, 0.0)  # another process's trial decides (shared store)
         for listener in breaker.listeners:
             listener.before_call(breaker, fn, *args, **kwargs)
         if is_trial:
@@ -165,6 +180,7 @@ def _settle(breaker: pybreaker.CircuitBreaker, admitted: Any, token: object,
         gate = _gate(breaker)
         if gate.trial is token:
             gate.trial = None
+            _shared().release_trial(breaker.name or "?")
         if breaker.state is not admitted:
             for listener in breaker.listeners:
                 if exc is None:
@@ -209,6 +225,7 @@ async def guarded_call(
             gate = _gate(breaker)
             if gate.trial is token:
                 gate.trial = None
+                _shared().release_trial(breaker.name or "?")
         raise
     except BaseException as exc:
         tb = exc.__traceback__  # pybreaker's internal re-raise would append its own frames
@@ -249,6 +266,7 @@ class BreakerRegistry:
                     listeners=[self.listener, *_config_listeners(config)],
                     name=provider,
                     throw_new_error_on_trip=False,
+                    state_storage=_shared().storage_for(provider, config.reset_timeout_s),
                 )
                 self._breakers[provider] = breaker
             return breaker
@@ -264,13 +282,21 @@ class BreakerRegistry:
         call arrives after ``reset_timeout``, like pybreaker)."""
         with self._lock:
             items = list(self._breakers.items())
-        return {name: normalise_state(b.current_state) for name, b in items}
+        shared = _shared().shared_states()  # breakers of other processes (shared store only)
+        local = {name: normalise_state(b.current_state) for name, b in items}
+        return {**{n: normalise_state(s["state"]) for n, s in shared.items()}, **local}
 
     def seconds_until_half_open(self, provider: str) -> float:
         """0 when the breaker is not open or its reset timeout has already elapsed."""
         with self._lock:
             breaker = self._breakers.get(provider)
-        if breaker is None or normalise_state(breaker.current_state) != "open":
+        if breaker is None:
+            shared = _shared().shared_states().get(provider) or {}
+            if shared.get("state") != "open" or not shared.get("opened_at"):
+                return 0.0
+            until = shared["opened_at"] + shared.get("reset_timeout_s", 0.0)
+            return max(until - datetime.now(UTC).timestamp(), 0.0)
+        if normalise_state(breaker.current_state) != "open":
             return 0.0
         return max(_reopens_in(breaker), 0.0)
 

@@ -85,6 +85,7 @@ class SimulatorApp:
         self.models = models
         self._fail_lock = threading.Lock()
         self._fail_counts: dict[tuple[Any, ...], int] = {}
+        self.server_faults = FaultSpec()  # applied to every chat request (an outage)
 
     def reset(self) -> None:
         with self._fail_lock:
@@ -169,7 +170,7 @@ class SimulatorApp:
         seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
         try:
             model, model_faults = split_model(model_name)
-            faults = model_faults.merged(header_faults)
+            faults = model_faults.merged(header_faults).merged(self.server_faults)
         except FaultSpecError as exc:
             return error_reply(400, str(exc), code="invalid_sim_fault")
         self.stats.annotate(handle, model=model, seed=seed, faults=faults.canonical())

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from steer_llm_sdk.testing.app import DEFAULT_MODELS, Reply, SimulatorApp, error_reply
+from steer_llm_sdk.testing.faults import FaultSpec, parse_header
 from steer_llm_sdk.testing.http11 import HttpError, read_request, render_response
 from steer_llm_sdk.testing.stats import RequestRecord, SimulatorStats
 
@@ -145,6 +146,11 @@ class SimulatorServer:
         """Clear request records and ``fail=N`` counters (call between tests)."""
         self.stats.reset()
         self._app.reset()
+
+    def set_faults(self, spec: str | None) -> None:
+        """Apply faults to every chat request from now on, in the header grammar
+        (``"status=503"`` = the endpoint is down); ``None`` ends the outage."""
+        self._app.server_faults = parse_header(spec) if spec else FaultSpec()
 
     def requests_for(self, **filters: Any) -> list[RequestRecord]:
         """Shortcut for :meth:`SimulatorStats.requests_for`, e.g. ``x_trace_id="t1"``."""
