@@ -74,8 +74,10 @@ def schedule_parameters(
     tool_options: dict[str, Any] | None = None,
     config: OrchestrationConfig | dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The deployment's JSON parameters, after checking each field as the worker will."""
-    from steer_tools.bundle import BundleTool
+    """The deployment's JSON parameters, after checking each field as the worker will (the
+    same input rules as Orchestrator.run: steer_llm_sdk.validation, steer_tools.inputs)."""
+    from steer_llm_sdk.validation import InputError, check_request
+    from steer_tools.inputs import check_config, check_tool_inputs, check_tool_options_shape
     from steer_tools.registry import ToolRegistry, get_global_registry
     from steer_tools.resolve import resolve_tool
 
@@ -83,44 +85,32 @@ def schedule_parameters(
         raise ScheduleValidationError("tool", "give a tool reference: an entry point name or "
                                       "'module:attribute'")
     # Registered-only tools would not exist in the worker's process: resolve against an empty
-    # registry (entry points, import paths) unless the global registry knows it as a reference.
+    # registry (entry points, allowed import paths) unless the global registry knows it.
     try:
-        resolved = resolve_tool(tool, ToolRegistry())
+        resolved = resolve_tool(tool, ToolRegistry(), field="tool")
     except Exception as exc:
         hint = (" (it is registered in this process only; a scheduled run resolves it in the "
                 "worker: pass 'module:attribute' or an entry point)"
                 if get_global_registry().get_tool(tool) is not None else "")
         raise ScheduleValidationError("tool", _one_line(str(exc)) + hint) from exc
-    if isinstance(request, str):
-        if not request.strip():
-            raise ScheduleValidationError("request", "is empty; pass text or a JSON object")
-        payload: dict[str, Any] = {"query": request}
-    elif isinstance(request, dict):
-        payload = dict(request)
-    else:
-        raise ScheduleValidationError(
-            "request", f"must be a JSON object or text, got {type(request).__name__}")
+    stage = "request"
     try:
-        resolved.validate_request(payload)
-    except Exception as exc:
-        raise ScheduleValidationError("request", _one_line(str(exc))) from exc
-    if tool_options is not None and not isinstance(tool_options, dict):
-        raise ScheduleValidationError(
-            "options", f"must be a JSON object, got {type(tool_options).__name__}")
-    if isinstance(resolved, BundleTool):
-        try:
-            resolved.parse_options(tool_options)
-        except ValidationError as exc:
-            raise ScheduleValidationError("options", _one_line(str(exc))) from exc
-    try:
-        cfg = (config if isinstance(config, OrchestrationConfig)
-               else OrchestrationConfig.model_validate(config or {}))
-    except ValidationError as exc:
-        raise ScheduleValidationError("config", _one_line(str(exc))) from exc
+        payload = check_request(request)
+        stage = "options"
+        options = check_tool_options_shape(tool_options)
+        stage = "config"
+        cfg = check_config(config)
+        stage = "options"
+        check_tool_inputs(resolved, payload, options, cfg)
+    except (InputError, ValidationError, ValueError) as exc:
+        field = getattr(exc, "field", "") or ""
+        if field.startswith("request"):
+            stage = "request"
+        raise ScheduleValidationError(stage, _one_line(str(exc))) from exc
     if cfg.idempotency_key:
         raise ScheduleValidationError(
             "config", "idempotency_key would make every scheduled run replay the first; drop it")
-    return {"request": payload, "tool": tool, "tool_options": dict(tool_options or {}),
+    return {"request": payload, "tool": tool, "tool_options": dict(options),
             "config": cfg.to_parameters()}
 
 

@@ -80,10 +80,10 @@ def test_client_schedule_on_a_work_pool_and_interval():
 
 @pytest.mark.parametrize(("kwargs", "field", "fragment"), [
     ({"tool": "no-such-tool"}, "tool", "unknown tool 'no-such-tool'"),
-    ({"tool": "no_pkg.mod:tool"}, "tool", "ModuleNotFoundError"),
-    ({"request": 42}, "request", "must be a JSON object or text"),
+    ({"tool": "no_pkg.mod:tool"}, "tool", "not under an allowed prefix .*nothing was imported"),
+    ({"request": 42}, "request", "a non-blank string or a JSON object"),
     ({"tool_options": {"k": 1}}, "options", "greater than or equal to 2"),
-    ({"config": {"budget": {"coins": 1}}}, "config", "budget key 'coins'"),
+    ({"config": {"budget": {"coins": 1}}}, "config", r"\[.budget.\]\[.coins.\]"),
     ({"config": {"idempotency_key": "k"}}, "config", "idempotency_key"),
 ])
 def test_bad_parameters_name_the_field(kwargs, field, fragment):
