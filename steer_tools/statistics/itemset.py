@@ -1,0 +1,180 @@
+"""Lists compared as multisets: per-item support, consensus and majority items, Jaccard distance.
+
+An LLM asked for "the main risks" names mostly the same risks in a different order each time.
+Compared by position (``risks[0]``, ``risks[1]``) the same answer looks like total disagreement,
+so arrays of scalars are, by default, one field holding an :class:`ItemSet`:
+
+* **item identity**: strings are compared case-folded with whitespace collapsed ("Vendor
+  lock-in" == "vendor  lock-in"); other items by their canonical JSON (``1`` != ``"1"``); the
+  first spelling seen is the one shown;
+* **support** of an item = the number of valid replicates whose list contains it (at least
+  once), ``share = support / n`` with a Wilson 95% interval (``intervals.wilson``);
+* **consensus items** = items in every valid replicate; **majority items** = support > n / 2;
+* **distance** between two replicates' lists = multiset Jaccard distance
+  ``1 - sum(min(countA, countB)) / sum(max(countA, countB))`` over items (the set Jaccard
+  distance when items do not repeat; 0 when both lists are empty).
+
+``list_mode`` decides which arrays become item sets (see ``ListModes``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from steer_tools.statistics.intervals import wilson
+
+ListMode = Literal["set", "ordered"]
+LIST_MODES: tuple[str, ...] = ("set", "ordered")
+_INDEX = re.compile(r"\[\d+\]")
+_SPACE = re.compile(r"\s+")
+
+
+def path_template(path: str) -> str:
+    """``"plans[2].tags"`` -> ``"plans[].tags"``: the form list modes and schemas are keyed by."""
+    return _INDEX.sub("[]", path) if "[" in path else path
+
+
+def item_key(item: Any) -> str:
+    """Identity of one list item; see the module docstring."""
+    if isinstance(item, str):
+        return _SPACE.sub(" ", item.strip()).casefold()
+    return json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)
+
+
+class ItemSet:
+    """A list read as a multiset. Equal when the same items occur equally often."""
+
+    __slots__ = ("counts", "items", "labels")
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self.items = tuple(items)
+        self.counts: dict[str, int] = {}
+        self.labels: dict[str, Any] = {}
+        for item in self.items:
+            key = item_key(item)
+            self.counts[key] = self.counts.get(key, 0) + 1
+            self.labels.setdefault(key, item)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ItemSet) and self.counts == other.counts
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self.counts.items()))
+
+    def __repr__(self) -> str:
+        return f"ItemSet({list(self.items)!r})"
+
+    def __str__(self) -> str:
+        return json.dumps(sorted(self.counts), ensure_ascii=False)
+
+    def as_list(self) -> list[Any]:
+        return list(self.items)
+
+    def distance(self, other: ItemSet) -> float:
+        """Multiset Jaccard distance (module docstring)."""
+        if self.counts == other.counts:
+            return 0.0
+        inter = sum(min(c, other.counts.get(k, 0)) for k, c in self.counts.items())
+        union = sum(self.counts.values()) + sum(other.counts.values()) - inter
+        return 0.0 if union == 0 else 1.0 - inter / union
+
+
+class ListModes:
+    """Which arrays are item sets: a default, per-field overrides and schema annotations.
+
+    ``default`` applies to arrays whose items are all scalars; arrays holding objects or
+    arrays stay positional unless their path template is marked ``"set"`` (then each item is
+    compared as a whole, by canonical JSON). Overrides are keyed by path template
+    (``"risks"``, ``"plans[].tags"``); explicit overrides win over schema annotations, which
+    win over the default.
+    """
+
+    def __init__(self, default: ListMode = "set",
+                 overrides: Mapping[str, ListMode] | None = None) -> None:
+        for where, mode in [("list_mode", default), *(overrides or {}).items()]:
+            if mode not in LIST_MODES:
+                raise ValueError(f"{where}: list mode must be 'set' or 'ordered', got {mode!r}")
+        self.default = default
+        self.overrides = dict(overrides or {})
+
+    @classmethod
+    def build(cls, option: Any = "set", annotations: Mapping[str, ListMode] | None = None,
+              ) -> ListModes:
+        """From a tool option (``"set"``, ``"ordered"`` or ``{template: mode}``) plus schema
+        annotations (``{template: mode}``, see ``schema_info``)."""
+        if isinstance(option, ListModes):
+            return option
+        if option is None:
+            option = "set"
+        if isinstance(option, str):
+            return cls(option, annotations)  # type: ignore[arg-type]
+        if isinstance(option, Mapping):
+            return cls("set", {**(annotations or {}), **option})
+        raise ValueError(f"list_mode must be 'set', 'ordered' or a dict of field -> mode, got "
+                         f"{type(option).__name__}")
+
+    def as_set(self, path: str, items: list[Any]) -> bool:
+        """True when the array at ``path`` is read as an item set."""
+        template = path_template(path)
+        mode = self.overrides.get(template)
+        if mode is not None:
+            return mode == "set"
+        return self.default == "set" and not any(isinstance(i, dict | list | tuple) for i in items)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, ListModes) and self.default == other.default
+                and self.overrides == other.overrides)
+
+    def __hash__(self) -> int:
+        return hash((self.default, tuple(sorted(self.overrides.items()))))
+
+
+def set_distribution(column: list[Any]) -> dict[str, Any]:
+    """Support of every item over the valid replicates' values of one set field.
+
+    ``column`` holds one value per valid replicate: an ``ItemSet``, or anything else (missing,
+    null, a scalar) which contains no item.
+    """
+    n = len(column)
+    sets = [v for v in column if isinstance(v, ItemSet)]
+    support: dict[str, int] = {}
+    labels: dict[str, Any] = {}
+    for value in sets:
+        for key in value.counts:
+            support[key] = support.get(key, 0) + 1
+            labels.setdefault(key, value.labels[key])
+    ranked = sorted(support, key=lambda key: -support[key])  # stable: ties keep first-seen order
+    items = []
+    for key in ranked:
+        low, high = wilson(support[key], n)
+        items.append({"item": labels[key], "support": support[key], "share": support[key] / n,
+                      "share_ci95": [low, high]})
+    distances = [a.distance(b) for i, a in enumerate(sets) for b in sets[i + 1:]]
+    return {
+        "type": "set",
+        "n": n,
+        "missing": n - len(sets),
+        "items": items,
+        "consensus_items": [labels[k] for k in ranked if support[k] == n],
+        "majority_items": [labels[k] for k in ranked if support[k] * 2 > n],
+        "mean_size": sum(len(s.items) for s in sets) / len(sets) if sets else 0.0,
+        "mean_jaccard_distance": sum(distances) / len(distances) if distances else 0.0,
+    }
+
+
+def common_items(column: list[Any]) -> list[Any] | None:
+    """Items every value of ``column`` contains (first replicate's order), or None when some
+    value is not an item set."""
+    if not column or not all(isinstance(v, ItemSet) for v in column):
+        return None
+    first: ItemSet = column[0]
+    return [first.labels[key] for key in first.counts
+            if all(key in other.counts for other in column[1:])]
+
+
+def plain(value: Any) -> Any:
+    """JSON form of a table value: item sets become their list."""
+    return value.as_list() if isinstance(value, ItemSet) else value
