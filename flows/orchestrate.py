@@ -19,8 +19,8 @@ from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext, TagsContext
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.states import Failed
-from steer_llm_sdk.flows.artifacts import publish_artifacts
 from steer_llm_sdk.flows.attempts import run_with_fallbacks
+from steer_llm_sdk.flows.evidence import publish_evidence
 from steer_llm_sdk.flows.labels import label_flow_run
 from steer_llm_sdk.tasks.runtime import RunSession, get_session, pop_session, register_session
 
@@ -146,10 +146,13 @@ async def _run(session: RunSession, session_id: str, request: dict[str, Any] | s
         "flow_run_id": str(runtime_flow_run.id) if runtime_flow_run.id else None,
         "budget": {"limits": session.budget.limits, "spent": session.budget.spent()},
     })
+    evidence = publish_evidence(  # artifacts + drift vs the previous run of this analysis
+        output, payload, session.tools.get(output.metadata.get("tool_name") or ""),
+        tool_options, session.emitter.redactor)
     if session.defer_api_writes:
-        session.defer(publish_artifacts(output))
+        session.defer(evidence)
     else:
-        await publish_artifacts(output)
+        await evidence
     await emitter.emit("orchestration_completed", tool_name=output.metadata.get("tool_name"),
                        status=output.status, elapsed_ms=output.elapsed_ms,
                        cost_usd=output.cost_usd)

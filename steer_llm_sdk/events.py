@@ -71,6 +71,11 @@ class EventEmitter:
         self._logger = logger
         self.history: list[OrchestrationEvent] = []
 
+    @property
+    def redactor(self) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+        """``redactor_cb``: also applied to the question shown in the evidence artifacts."""
+        return self._redactor
+
     async def emit(
         self,
         type_: EventType,

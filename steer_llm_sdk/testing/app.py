@@ -85,6 +85,7 @@ class SimulatorApp:
         self.models = models
         self._fail_lock = threading.Lock()
         self._fail_counts: dict[tuple[Any, ...], int] = {}
+        self.answer_variant = ""  # SimulatorServer.answer_variant
 
     def reset(self) -> None:
         with self._fail_lock:
@@ -180,7 +181,8 @@ class SimulatorApp:
         response_format = body.get("response_format")
         finish_reason = "stop"
         try:
-            text = gen.generate_content(model, messages, seed, response_format)
+            text = gen.generate_content(model, messages, seed, response_format,
+                                        self.answer_variant)
         except gen.ResponseFormatError as exc:
             return error_reply(400, str(exc), code="invalid_response_format")
         if faults.content_filter:

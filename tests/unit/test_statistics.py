@@ -68,7 +68,7 @@ def test_numeric_distribution_2_4_6():
     # n = 3 < 10: the order-statistic interval of the median, [x(1), x(3)] = [min, max],
     # which covers the median with probability 1 - 2 * (1/2)^3 = 0.75. Student t would give
     # 4 ± t(0.975, 2) * 2 / sqrt(3) = 4 ± 4.968 = [-0.968, 8.968], beyond anything observed.
-    assert 4 - T_975_DF2 * 2 / 3**0.5 == pytest.approx(-0.9682754235006623)
+    assert pytest.approx(-0.9682754235006623) == 4 - T_975_DF2 * 2 / 3**0.5
     assert d["ci95"] == [2.0, 6.0]
     assert d["ci_method"] == "order-median" and d["ci_coverage"] == 0.75
     assert d["cv"] == pytest.approx(0.5)  # 2 / |4|
