@@ -4,9 +4,9 @@ An LLM asked for "the main risks" names mostly the same risks in a different ord
 Compared by position (``risks[0]``, ``risks[1]``) the same answer looks like total disagreement,
 so arrays of scalars are, by default, one field holding an :class:`ItemSet`:
 
-* **item identity**: strings are compared case-folded with whitespace collapsed ("Vendor
-  lock-in" == "vendor  lock-in"); other items by their canonical JSON (``1`` != ``"1"``); the
-  first spelling seen is the one shown;
+* **item identity**: canonical JSON of the item, strings case-folded with whitespace
+  collapsed first ("Vendor lock-in" == "vendor  lock-in", but ``1`` != ``"1"``); the first
+  spelling seen is the one shown;
 * **support** of an item = the number of valid replicates whose list contains it (at least
   once), ``share = support / n`` with a Wilson 95% interval (``intervals.wilson``);
 * **consensus items** = items in every valid replicate; **majority items** = support > n / 2;
@@ -40,7 +40,7 @@ def path_template(path: str) -> str:
 def item_key(item: Any) -> str:
     """Identity of one list item; see the module docstring."""
     if isinstance(item, str):
-        return _SPACE.sub(" ", item.strip()).casefold()
+        item = _SPACE.sub(" ", item.strip()).casefold()
     return json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)
 
 
