@@ -18,6 +18,7 @@ from typing import Any
 
 from steer_llm_sdk.output import OrchestrationOutput
 from steer_tools.statistics.drift import DriftRow
+from steer_tools.statistics.intervals import interval_text
 
 MAX_TABLE_ROWS = 200
 MAX_SAMPLE_CHARS = 4000  # per field: a longer sample is stored truncated and not compared
@@ -31,24 +32,6 @@ def _short(value: Any, limit: int = 80) -> str:
 
 def _cell(value: Any, limit: int = 120) -> str:
     return _short(value, limit).replace("|", "/").replace("\n", " ")
-
-
-def interval_text(dist: dict[str, Any]) -> str:
-    """``95% CI [5, 8]`` plus what kind of interval it is, e.g. ``(median, covers 93.8%,
-    clipped to schema bounds)``."""
-    low, high = dist["ci95"]
-    notes = []
-    method = dist.get("ci_method")
-    if method == "order-median":
-        notes.append(f"median, exact coverage {dist['ci_coverage']:.1%}")
-    elif method == "point":
-        notes.append("one value")
-    if dist.get("ci_clipped"):
-        notes.append("clipped to schema bounds")
-    if dist.get("integer"):
-        notes.append("integer")
-    suffix = f" ({', '.join(notes)})" if notes else ""
-    return f"95% CI [{low:.4g}, {high:.4g}]{suffix}"
 
 
 def distribution_text(dist: dict[str, Any]) -> str:

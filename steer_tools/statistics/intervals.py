@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from functools import cache
+from typing import Any
 
 import numpy as np
 from scipy import special
@@ -117,3 +118,25 @@ def clip_interval(low: float, high: float, minimum: float | None, maximum: float
     if maximum is not None and low > maximum:
         low, clipped = maximum, True
     return low, high, clipped
+
+
+def interval_text(dist: dict[str, Any]) -> str:
+    """A numeric distribution's interval as a person reads it, saying what it is:
+    ``CI of the median [5, 8] (exact coverage 93.8%, clipped to schema bounds, integer)``."""
+    low, high = dist["ci95"]
+    method = dist.get("ci_method")
+    notes = []
+    if method == "order-median":
+        label = "CI of the median"
+        notes.append(f"exact coverage {dist['ci_coverage']:.1%}")
+    elif method == "t-mean":
+        label = "95% CI of the mean"
+    else:
+        label = "interval"
+        notes.append("one value")
+    if dist.get("ci_clipped"):
+        notes.append("clipped to schema bounds")
+    if dist.get("integer"):
+        notes.append("integer")
+    suffix = f" ({', '.join(notes)})" if notes else ""
+    return f"{label} [{low:.4g}, {high:.4g}]{suffix}"
