@@ -182,7 +182,9 @@ def _emit_drift_event(tool_name: str, tag: str, run_id: str | None, previous: di
         resource={"prefect.resource.id": f"steer.analysis.{key}",
                   "prefect.resource.name": f"{tool_name} analysis {key}",
                   "steer.tool": tool_name},
-        related=[{"prefect.resource.id": f"prefect.flow-run.{previous['id']}",
+        related=[*([{"prefect.resource.id": f"prefect.flow-run.{run_id}",
+                     "prefect.resource.role": "flow-run"}] if run_id else []),
+                 {"prefect.resource.id": f"prefect.flow-run.{previous['id']}",
                   "prefect.resource.role": "previous-flow-run"}],
         payload={
             "changed_fields": changed,
