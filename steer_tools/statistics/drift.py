@@ -15,7 +15,10 @@ valid replicates -- numbers, category labels, or the items of a set field per re
   together) is not tested: every replicate words it differently;
 * **set fields**: one row per item: the replicates containing it in each run form a 2 x 2
   table, tested with Fisher's exact test ("signal is weak but positive": 3 of 5 before, 0 of
-  5 after).
+  5 after). An item too rare to ever be significant -- even the most lopsided split of its
+  total support between the runs would have p > alpha (Tarone's criterion: Fisher's test
+  conditions on that total, so the filter does not bias it) -- is listed as ``too rare`` and
+  not tested, so the many one-off items of LLM lists do not dilute the correction below.
 
 A field that does not vary and is equal in both runs (or an item in every / no replicate of
 both) is reported as ``identical`` and not tested. The p values of all tested rows are then
@@ -102,7 +105,7 @@ def compare_samples(before: dict[str, dict[str, Any]], after: dict[str, dict[str
         if kinds == {"numeric"}:
             rows.append(numeric_row(field, a["values"], b["values"]))
         elif kinds == {"set"}:
-            rows.extend(set_rows(field, a["values"], b["values"]))
+            rows.extend(set_rows(field, a["values"], b["values"], alpha))
         elif kinds <= {"categorical", "boolean", "text"}:
             row = categorical_row(field, a["values"], b["values"])
             if row is not None:
@@ -145,7 +148,8 @@ def categorical_row(field: str, x: list[str], y: list[str]) -> DriftRow | None:
                     float(stats.chi2_contingency(table).pvalue))
 
 
-def set_rows(field: str, x: list[list[Any] | None], y: list[list[Any] | None]) -> list[DriftRow]:
+def set_rows(field: str, x: list[list[Any] | None], y: list[list[Any] | None],
+             alpha: float = ALPHA) -> list[DriftRow]:
     """Per item: replicates containing it, before vs after (Fisher's exact test)."""
     support_x, labels = _support(x, {})
     support_y, labels = _support(y, labels)
@@ -157,11 +161,24 @@ def set_rows(field: str, x: list[list[Any] | None], y: list[list[Any] | None]) -
         if (a == n_x and c == n_y) or (a == 0 and c == 0):
             rows.append(DriftRow(field, before, after, "identical", item=label))
             continue
+        if min_fisher_p(a + c, n_x, n_y) > alpha:
+            rows.append(DriftRow(field, before, after, "too rare", item=label))
+            continue
         from scipy import stats
 
         p = float(stats.fisher_exact([[a, n_x - a], [c, n_y - c]]).pvalue)
         rows.append(DriftRow(field, before, after, "fisher-exact", p, item=label))
     return rows
+
+
+def min_fisher_p(total: int, n_x: int, n_y: int) -> float:
+    """Smallest two-sided Fisher p any split of ``total`` supporting replicates between runs
+    of ``n_x`` and ``n_y`` replicates can have: the p of the most lopsided table."""
+    from scipy import stats
+
+    extremes = {min(total, n_x), max(0, total - n_y)}
+    return min(float(stats.fisher_exact([[a, n_x - a], [total - a, n_y - total + a]]).pvalue)
+               for a in extremes)
 
 
 def holm(p_values: list[float]) -> list[float]:

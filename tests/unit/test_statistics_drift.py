@@ -13,6 +13,7 @@ from steer_tools.statistics.drift import (
     changed_fields,
     compare_samples,
     holm,
+    min_fisher_p,
     numeric_row,
     set_rows,
 )
@@ -77,15 +78,23 @@ def test_chi_square_for_more_categories():
 
 
 def test_set_items_by_support_with_fisher():
-    before = [["signal is weak but positive", "a"], ["signal is weak but positive", "A"],
-              ["Signal is weak but positive", "a"], ["a"], ["a"]]
-    after = [["a"], ["a"], ["a"], ["a"], ["a"]]
+    before = [["signal is weak but positive", "a", "b"], ["signal is weak but positive", "A"],
+              ["Signal is weak but positive", "a", "b"], ["a", "b"], ["a", "b"]]
+    after = [["a"], ["a"], ["a"], ["a"], ["a", "c"]]
     rows = {r.item: r for r in set_rows("risks", before, after)}
+    # b: 4 of 5 before, 0 of 5 after: [[4, 1], [0, 5]]; P(a) = C(4, a) C(6, 5 - a) / C(10, 5):
+    # P(4) = P(0) = 6/252, the others larger: two-sided p = 12/252
+    b = rows["b"]
+    assert (b.before, b.after, b.test) == ("4/5", "0/5", "fisher-exact")
+    assert b.p == pytest.approx(12 / 252)
+    # "signal is weak but positive" 3/5 -> 0/5: even this most lopsided split of 3 supporting
+    # replicates has p = (21 + 21)/252 = 1/6 > 0.05 (P(3) = C(3,3) C(7,2)/252 = 21/252):
+    # it can never be significant, so it is not tested (Tarone) and does not dilute Holm
     weak = rows["signal is weak but positive"]
-    # 3 of 5 before, 0 of 5 after: [[3, 2], [0, 5]]; P(3) = C(3,3) C(7,2) / C(10,5) = 21/252,
-    # P(0) = C(7,5)/252 = 21/252, P(1) = 3*35/252, P(2) = 3*35/252: p = 42/252 = 1/6
-    assert (weak.before, weak.after, weak.test) == ("3/5", "0/5", "fisher-exact")
-    assert weak.p == pytest.approx(1 / 6)
+    assert (weak.before, weak.after, weak.test, weak.p) == ("3/5", "0/5", "too rare", None)
+    assert min_fisher_p(3, 5, 5) == pytest.approx(1 / 6)
+    assert min_fisher_p(4, 5, 5) == pytest.approx(12 / 252)
+    assert min_fisher_p(1, 5, 5) == 1.0 and rows["c"].test == "too rare"
     assert rows["a"].test == "identical" and rows["a"].p is None  # in every replicate of both
 
 
