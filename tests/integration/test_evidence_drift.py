@@ -36,7 +36,9 @@ async def test_second_run_of_an_analysis_reports_drift(llm_simulator):
     registry = ToolRegistry()
     registry.register_tool(tool)
     orch = Orchestrator(registry)
-    request = {"query": f"Rebuild the ACME data warehouse in two months ({uuid.uuid4().hex[:6]})"}
+    # deterministic: the simulator answers this prompt differently under the variant below
+    # (feasible flips: False 8/8 -> True; Fisher, Holm-adjusted p < 0.05)
+    request = {"query": "Rebuild the ACME data warehouse in two months with one analyst."}
     options = {"k": 8, "early_stop": False}
 
     def redact(payload: dict) -> dict:
@@ -67,7 +69,7 @@ async def test_second_run_of_an_analysis_reports_drift(llm_simulator):
     drift = stored["evidence-drift"]
     rows = json.loads(drift.data) if isinstance(drift.data, str) else drift.data
     changed = {r["field"] for r in rows if r["significant"] == "yes"}
-    assert changed and changed <= {"feasible", "score"} | {r["field"] for r in rows}
+    assert changed == {"feasible"}
     assert first_id in drift.description
     for row in rows:
         assert set(row) == {"field", "before", "after", "test", "p", "p_holm", "significant"}
