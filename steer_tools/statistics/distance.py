@@ -27,6 +27,7 @@ import numpy as np
 
 from steer_tools.statistics._values import MISSING, value_distance
 from steer_tools.statistics.flatten import flatten
+from steer_tools.statistics.itemset import set_distance_matrix
 from steer_tools.statistics.table import (
     EQUALITY,
     MIXED,
@@ -84,7 +85,12 @@ def _sums(table: FieldTable, k: int) -> tuple[np.ndarray, np.ndarray]:
     sums += _numeric(table, by_kind[NUMERIC], k)
     sums += _equality(table, by_kind[EQUALITY], k)
     sums += _text(table, by_kind[TEXT], k)
-    sums += _mixed(table, by_kind[MIXED] + by_kind[SET], k)
+    sums += _mixed(table, by_kind[MIXED], k)
+    for index in by_kind[SET]:
+        matrix = table.set_distances.get(index)
+        if matrix is None:
+            matrix = table.set_distances[index] = set_distance_matrix(table.columns[index])
+        sums += matrix
     return sums, union.astype(float)
 
 
@@ -139,7 +145,7 @@ def _text(table: FieldTable, indices: list[int], k: int) -> np.ndarray:
 
 
 def _mixed(table: FieldTable, indices: list[int], k: int) -> np.ndarray:
-    """Value-by-value comparison for item sets and fields mixing types (numbers and nulls)."""
+    """Value-by-value comparison for fields mixing types (e.g. numbers and nulls)."""
     total = np.zeros((k, k))
     for index in indices:
         column = table.columns[index]

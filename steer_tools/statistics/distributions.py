@@ -60,7 +60,7 @@ def distributions(table: FieldTable, n_fields: int,
     other = [i for i in kept if i not in table.stats_rows and table.kinds[i] != SET]
     found = {**_numeric(table, numeric, facts or {}), **_categorical(table, other)}
     for index in sets:
-        found[index] = set_distribution(table.columns[index])
+        found[index] = set_distribution(table.columns[index], table.set_distances.get(index))
     return {table.paths[i]: found[i] for i in kept}
 
 

@@ -49,9 +49,15 @@ def flatten(data: Any, list_mode: str | ListModes | dict[str, str] = "ordered") 
 
 
 def _item_set(items: Any) -> Any:
-    from steer_tools.statistics.itemset import ItemSet
+    global _ITEM_SET
+    if _ITEM_SET is None:  # imported on first use: itemset imports flatten's neighbours
+        from steer_tools.statistics.itemset import ItemSet
 
-    return ItemSet(items)
+        _ITEM_SET = ItemSet
+    return _ITEM_SET(items)
+
+
+_ITEM_SET: Any = None
 
 
 def _walk(node: Any, prefix: str, out: dict[str, Any], modes: ListModes | None = None) -> None:

@@ -24,12 +24,13 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+import numpy as np
+
 from steer_tools.statistics.intervals import wilson
 
 ListMode = Literal["set", "ordered"]
 LIST_MODES: tuple[str, ...] = ("set", "ordered")
 _INDEX = re.compile(r"\[\d+\]")
-_SPACE = re.compile(r"\s+")
 
 
 def path_template(path: str) -> str:
@@ -38,9 +39,10 @@ def path_template(path: str) -> str:
 
 
 def item_key(item: Any) -> str:
-    """Identity of one list item; see the module docstring."""
-    if isinstance(item, str):
-        item = _SPACE.sub(" ", item.strip()).casefold()
+    """Identity of one list item; see the module docstring. Strings skip ``json.dumps`` (the
+    hot path): a leading unit separator keeps them apart from any JSON text."""
+    if type(item) is str:
+        return "\x1f" + " ".join(item.split()).casefold()
     return json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)
 
 
@@ -132,11 +134,12 @@ class ListModes:
         return hash((self.default, tuple(sorted(self.overrides.items()))))
 
 
-def set_distribution(column: list[Any]) -> dict[str, Any]:
+def set_distribution(column: list[Any], matrix: np.ndarray | None = None) -> dict[str, Any]:
     """Support of every item over the valid replicates' values of one set field.
 
     ``column`` holds one value per valid replicate: an ``ItemSet``, or anything else (missing,
-    null, a scalar) which contains no item.
+    null, a scalar) which contains no item. ``matrix``: its ``set_distance_matrix`` when the
+    caller has it already.
     """
     n = len(column)
     sets = [v for v in column if isinstance(v, ItemSet)]
@@ -152,7 +155,11 @@ def set_distribution(column: list[Any]) -> dict[str, Any]:
         low, high = wilson(support[key], n)
         items.append({"item": labels[key], "support": support[key], "share": support[key] / n,
                       "share_ci95": [low, high]})
-    distances = [a.distance(b) for i, a in enumerate(sets) for b in sets[i + 1:]]
+    if matrix is None:
+        matrix = set_distance_matrix(column)
+    rows = [i for i, v in enumerate(column) if isinstance(v, ItemSet)]
+    pairs = len(rows) * (len(rows) - 1)  # symmetric, zero diagonal: mean = sum / pairs
+    mean_distance = float(matrix[np.ix_(rows, rows)].sum()) / pairs if pairs else 0.0
     return {
         "type": "set",
         "n": n,
@@ -161,8 +168,32 @@ def set_distribution(column: list[Any]) -> dict[str, Any]:
         "consensus_items": [labels[k] for k in ranked if support[k] == n],
         "majority_items": [labels[k] for k in ranked if support[k] * 2 > n],
         "mean_size": sum(len(s.items) for s in sets) / len(sets) if sets else 0.0,
-        "mean_jaccard_distance": sum(distances) / len(distances) if distances else 0.0,
+        "mean_jaccard_distance": mean_distance,
     }
+
+
+def set_distance_matrix(column: list[Any]) -> np.ndarray:
+    """K x K multiset Jaccard distances of one column (0 where a value is not an ItemSet):
+    an item-count matrix, then sum(min) / sum(max) for all pairs at once."""
+    k = len(column)
+    vocab: dict[str, int] = {}
+    for value in column:
+        if isinstance(value, ItemSet):
+            for key in value.counts:
+                vocab.setdefault(key, len(vocab))
+    counts = np.zeros((k, max(len(vocab), 1)))
+    present = np.zeros(k, dtype=bool)
+    for row, value in enumerate(column):
+        if isinstance(value, ItemSet):
+            present[row] = True
+            for key, count in value.counts.items():
+                counts[row, vocab[key]] = count
+    inter = np.minimum(counts[:, None, :], counts[None, :, :]).sum(axis=2)
+    union = np.maximum(counts[:, None, :], counts[None, :, :]).sum(axis=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        distance = np.where(union > 0, 1.0 - inter / np.maximum(union, 1), 0.0)
+    both = present[:, None] & present[None, :]
+    return np.where(both, distance, 0.0)
 
 
 def common_items(column: list[Any]) -> list[Any] | None:

@@ -9,7 +9,7 @@ once instead of per field in Python (the 50 ms budget for 10 x 1,000 fields need
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,9 @@ class FieldTable:
     matrix: np.ndarray
     all_int: np.ndarray
     k: int
+    # per SET column: its K x K Jaccard matrix, computed once for the distance matrix and the
+    # set distributions
+    set_distances: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def build_table(flats: list[dict[str, Any]]) -> FieldTable:
