@@ -122,3 +122,35 @@ def test_compare_samples_applies_holm_over_all_tested_rows():
                            {**after, **{f"f{i}": before["score"] for i in range(3)}})
     score = next(r for r in many if r.field == "score")
     assert score.p_holm == pytest.approx(min(1.0, 4 * 2 / 252)) and score.significant
+
+
+def test_two_sample_tests_agree_with_scipy_stats():
+    """two_sample computes scipy.stats' p values on scipy.special (no 1.5 s import in runs)."""
+    import random
+
+    stats = pytest.importorskip("scipy.stats")
+    from steer_tools.statistics.two_sample import (
+        chi_square_p,
+        fisher_2x2_p,
+        mann_whitney_p,
+        welch_p,
+    )
+
+    rng = random.Random(7)
+    for _ in range(40):
+        nx, ny = rng.randint(2, 12), rng.randint(2, 12)
+        ties = rng.random() < 0.5
+        draw = (lambda: rng.randint(0, 6)) if ties else (lambda: rng.gauss(0, 1))
+        x, y = [draw() for _ in range(nx)], [draw() + 1 for _ in range(ny)]
+        if len(set(x) | set(y)) > 1:
+            expected = stats.mannwhitneyu(x, y, alternative="two-sided").pvalue
+            assert mann_whitney_p(x, y) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+        if len(set(x)) > 1 or len(set(y)) > 1:
+            expected = stats.ttest_ind(x, y, equal_var=False).pvalue
+            assert welch_p(x, y) == pytest.approx(expected, rel=1e-9)
+        a, c = rng.randint(0, nx), rng.randint(0, ny)
+        expected = stats.fisher_exact([[a, nx - a], [c, ny - c]]).pvalue
+        assert fisher_2x2_p([[a, nx - a], [c, ny - c]]) == pytest.approx(expected, rel=1e-9)
+        table = [[rng.randint(1, 6) for _ in range(3)] for _ in range(2)]
+        expected = stats.chi2_contingency(table).pvalue
+        assert chi_square_p(table) == pytest.approx(expected, rel=1e-9)
