@@ -3,9 +3,8 @@
 * ``evidence-summary`` (markdown): the question, tool and version, model, k, status, confidence
   with what drives it, agreed values, majority items of set fields, bounded intervals,
   disagreements, and the previous run of the same analysis with its drift;
-* ``evidence-fields`` (table): one row per field;
-* ``evidence-samples`` (table): the valid replicates' values per field, what the next run of
-  the same analysis compares itself with (``flows/evidence.py``);
+* ``evidence-fields`` (table): one row per field, with the valid replicates' values (JSON):
+  what the next run of the same analysis compares itself with (``flows/evidence.py``);
 * ``evidence-drift`` (table): field, before, after, test, p, Holm-adjusted p, significant.
 
 Rendering only: which runs to compare and the API calls live in ``flows/evidence.py``.
@@ -52,18 +51,30 @@ def distribution_text(dist: dict[str, Any]) -> str:
     return ""
 
 
-def evidence_rows(bundle: Any) -> list[dict[str, Any]]:
+def evidence_rows(bundle: Any, samples: dict[str, dict[str, Any]] | None = None,
+                  ) -> list[dict[str, Any]]:
+    """One row per field; ``samples`` (``drift.bundle_samples``) adds ``type`` and ``values``
+    (the valid replicates' values as JSON), read back by the next run of the analysis."""
     summary = bundle.summary
+    samples = samples or {}
     consensus = summary.consensus or {}
     disagreeing = {d.field for d in summary.disagreements}
     fields = sorted(set(summary.distributions) | set(consensus) | disagreeing)
-    return [{
-        "field": field,
-        "consensus": _short(consensus[field]) if field in consensus else "—",
-        "distribution": distribution_text(summary.distributions.get(field, {})),
-        "agreement": "yes" if field in consensus and field not in disagreeing else
-                     "partly" if field in consensus else "no",
-    } for field in fields[:MAX_TABLE_ROWS]]
+    rows = []
+    for field in fields[:MAX_TABLE_ROWS]:
+        row = {
+            "field": field,
+            "consensus": _short(consensus[field]) if field in consensus else "—",
+            "distribution": distribution_text(summary.distributions.get(field, {})),
+            "agreement": "yes" if field in consensus and field not in disagreeing else
+                         "partly" if field in consensus else "no",
+        }
+        if field in samples:
+            values = json.dumps(samples[field]["values"], ensure_ascii=False, default=str)
+            row["type"] = samples[field]["type"]
+            row["values"] = values if len(values) <= MAX_SAMPLE_CHARS else "(too long)"
+        rows.append(row)
+    return rows
 
 
 def confidence_line(bundle: Any) -> str:
@@ -182,19 +193,12 @@ def _numbers(summary: Any) -> list[str]:
     return [*lines, ""]
 
 
-def sample_rows(samples: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = []
-    for field, sample in list(samples.items())[:MAX_TABLE_ROWS]:
-        values = json.dumps(sample["values"], ensure_ascii=False, default=str)
-        rows.append({"field": field, "type": sample["type"], "n": len(sample["values"]),
-                     "values": values if len(values) <= MAX_SAMPLE_CHARS else "(too long)"})
-    return rows
-
-
 def samples_from_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Inverse of ``sample_rows`` (fields stored truncated are left out)."""
+    """The samples stored in ``evidence_rows`` (fields stored truncated are left out)."""
     samples = {}
     for row in rows:
+        if not isinstance(row, dict) or "type" not in row:
+            continue
         try:
             values = json.loads(row["values"])
         except (KeyError, TypeError, ValueError):

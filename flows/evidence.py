@@ -10,7 +10,10 @@ After a bundle completes, this module (the only I/O of the drift feature; the st
 
 1. reads the newest COMPLETED flow run tagged with the same key (Prefect API:
    ``read_flow_runs`` filtered by tag and state, newest expected start first) and its
-   ``evidence-samples`` artifact -- any host can read artifacts, unlike local results;
+   ``evidence-fields`` artifact, whose ``values`` column holds each field's replicate values
+   -- any host can read artifacts, unlike local result files. For a
+   named tool the lookup starts with the run (``prefetch_previous``) and overlaps the
+   replicates, so "previous" means completed before this run started;
 2. compares the two runs' samples (Welch / Mann-Whitney, Fisher / chi-square, set items by
    Fisher, Holm-corrected);
 3. writes the artifacts (``flows/artifacts.py``), including ``evidence-drift`` when there was a
@@ -32,7 +35,6 @@ from steer_llm_sdk.flows.artifacts import (
     drift_rows,
     evidence_rows,
     question_text,
-    sample_rows,
     samples_from_rows,
     summary_markdown,
 )
@@ -47,7 +49,7 @@ from steer_tools.statistics.summary import list_modes
 logger = logging.getLogger("steer_llm_sdk.flows")
 DRIFT_EVENT = "steer.evidence.drift"
 ANALYSIS_TAG = "analysis:"
-SAMPLES_KEY = "evidence-samples"
+SAMPLES_KEY = "evidence-fields"  # its "values" column is what the next run compares with
 DRIFT_KEY = "evidence-drift"
 FLOW_NAME = "steer-orchestrate"
 _CANDIDATES = 10  # newest completed runs searched for one with stored samples
@@ -62,10 +64,30 @@ def analysis_tag(tool_name: str, request: dict[str, Any]) -> str:
     return ANALYSIS_TAG + analysis_key(tool_name, request)
 
 
+def prefetch_previous(tool_name: str | None, request: dict[str, Any]) -> Any:
+    """Start looking up the previous run while the replicates run, so the two API reads cost
+    no wall time at the end; ``(tag, task)`` for ``publish_evidence``, or None. The task never
+    raises (a failed lookup is None), so it needs no cleanup if the run ends early."""
+    run_id = str(runtime_flow_run.id) if runtime_flow_run.id else None
+    if not run_id or not tool_name:
+        return None
+    tag = analysis_tag(tool_name, request)
+    return tag, asyncio.ensure_future(_previous_or_none(tag, run_id))
+
+
+async def _previous_or_none(tag: str, run_id: str) -> dict[str, Any] | None:
+    try:
+        return await _previous_run(tag, run_id)
+    except Exception as exc:  # a lookup failure only costs the comparison
+        logger.warning("could not read the previous run of %s: %r", tag, exc)
+        return None
+
+
 async def publish_evidence(output: OrchestrationOutput, request: dict[str, Any],
                            tool: Any = None, tool_options: dict[str, Any] | None = None,
-                           redactor: Any = None) -> None:
-    """Artifacts, drift and the drift event for one finished run (see module docstring)."""
+                           redactor: Any = None, prefetched: Any = None) -> None:
+    """Artifacts, drift and the drift event for one finished run (see module docstring);
+    ``prefetched``: what ``prefetch_previous`` returned at the start of the run."""
     bundle = output.evidence_bundle
     if bundle is None:
         return
@@ -76,25 +98,22 @@ async def publish_evidence(output: OrchestrationOutput, request: dict[str, Any],
                              _list_modes(tool, tool_options))
     previous, drift = None, None
     if run_id and len(bundle.valid_replicates) >= 2:
-        try:
-            previous = await _previous_run(tag, run_id)
-        except Exception as exc:  # a lookup failure only costs the comparison
-            logger.warning("could not read the previous run of %s: %r", tag, exc)
+        if prefetched is not None and prefetched[0] == tag:
+            previous = await prefetched[1]
+        else:  # planned runs, tool references: the tool's name is known only now
+            previous = await _previous_or_none(tag, run_id)
         if previous is not None:
             drift = compare_samples(previous["samples"], samples)
     markdown = summary_markdown(output, bundle, question=question_text(request, redactor),
                                 previous=previous, drift=drift)
     writes = [acreate_markdown_artifact(markdown=markdown, key="evidence-summary",
                                         description="Evidence bundle summary")]
-    rows = evidence_rows(bundle)
+    rows = evidence_rows(bundle, samples)
     if rows:
-        writes.append(acreate_table_artifact(table=rows, key="evidence-fields",
-                                             description="Evidence bundle: per-field agreement"))
-    if samples:
         writes.append(acreate_table_artifact(
-            table=sample_rows(samples), key=SAMPLES_KEY,
-            description=f"Replicate values per field ({tag}); the next run of this analysis "
-                        "compares itself with these"))
+            table=rows, key=SAMPLES_KEY,
+            description=f"Evidence bundle: per-field agreement and replicate values ({tag}; "
+                        "the next run of this analysis compares itself with these)"))
     if previous is not None and drift is not None:
         changed = changed_fields(drift)
         writes.append(acreate_table_artifact(
@@ -120,7 +139,7 @@ def _list_modes(tool: Any, tool_options: dict[str, Any] | None) -> Any:
 
 
 async def _previous_run(tag: str, run_id: str) -> dict[str, Any] | None:
-    """The newest other COMPLETED run with this analysis tag that stored samples."""
+    """The newest other COMPLETED run with this analysis tag that stored replicate values."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas import filters as f
     from prefect.client.schemas.sorting import FlowRunSort
@@ -143,9 +162,10 @@ async def _previous_run(tag: str, run_id: str) -> dict[str, Any] | None:
         data = stored.get(run.id)
         if data is None:
             continue
-        rows = data if isinstance(data, list) else _json_list(data)
-        return {"id": str(run.id), "name": run.name, "url": ui_url_for(str(run.id)),
-                "samples": samples_from_rows(rows)}
+        samples = samples_from_rows(data if isinstance(data, list) else _json_list(data))
+        if samples:  # runs from before replicate values were stored have none
+            return {"id": str(run.id), "name": run.name, "url": ui_url_for(str(run.id)),
+                    "samples": samples}
     return None
 
 

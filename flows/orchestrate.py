@@ -20,7 +20,7 @@ from prefect.context import FlowRunContext, TagsContext
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.states import Failed
 from steer_llm_sdk.flows.attempts import run_with_fallbacks
-from steer_llm_sdk.flows.evidence import publish_evidence
+from steer_llm_sdk.flows.evidence import prefetch_previous, publish_evidence
 from steer_llm_sdk.flows.labels import label_flow_run
 from steer_llm_sdk.tasks.runtime import RunSession, get_session, pop_session, register_session
 
@@ -114,6 +114,7 @@ async def _run(session: RunSession, session_id: str, request: dict[str, Any] | s
                 cfg.request_id, tool or "<planner>")
     await emitter.emit("orchestration_started", tool_name=tool, request_keys=sorted(payload))
     remaining = None if session.deadline is None else max(session.deadline - time.monotonic(), 0)
+    previous = prefetch_previous(tool, payload)  # overlaps the replicates (flows/evidence.py)
     try:
         async with asyncio.timeout(remaining):
             output = await run_with_fallbacks(session, session_id, payload, tool,
@@ -148,7 +149,7 @@ async def _run(session: RunSession, session_id: str, request: dict[str, Any] | s
     })
     evidence = publish_evidence(  # artifacts + drift vs the previous run of this analysis
         output, payload, session.tools.get(output.metadata.get("tool_name") or ""),
-        tool_options, session.emitter.redactor)
+        tool_options, session.emitter.redactor, previous)
     if session.defer_api_writes:
         session.defer(evidence)
     else:

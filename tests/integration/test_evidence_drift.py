@@ -53,7 +53,10 @@ async def test_second_run_of_an_analysis_reports_drift(llm_simulator):
     first_id = first.metadata["flow_run_id"]
     stored = await artifacts_of(first_id)
     assert "evidence-drift" not in stored  # nothing to compare with yet
-    assert {"evidence-summary", "evidence-fields", "evidence-samples"} <= set(stored)
+    assert {"evidence-summary", "evidence-fields"} <= set(stored)
+    fields = json.loads(stored["evidence-fields"].data)
+    score = next(row for row in fields if row["field"] == "score")
+    assert score["type"] == "numeric" and len(json.loads(score["values"])) == 8
     summary = stored["evidence-summary"].data
     assert "first completed run of this analysis" in summary
     assert "Rebuild the [redacted] data warehouse" in summary and "ACME" not in summary
