@@ -103,7 +103,10 @@ async def publish_evidence(output: OrchestrationOutput, request: dict[str, Any],
         else:  # planned runs, tool references: the tool's name is known only now
             previous = await _previous_or_none(tag, run_id)
         if previous is not None:
-            drift = compare_samples(previous["samples"], samples)
+            try:
+                drift = compare_samples(previous["samples"], samples)
+            except Exception as exc:  # e.g. a hand-edited artifact: no comparison, no failure
+                logger.warning("could not compare with run %s: %r", previous["id"], exc)
     markdown = summary_markdown(output, bundle, question=question_text(request, redactor),
                                 previous=previous, drift=drift)
     writes = [acreate_markdown_artifact(markdown=markdown, key="evidence-summary",
@@ -125,7 +128,11 @@ async def publish_evidence(output: OrchestrationOutput, request: dict[str, Any],
             _emit_drift_event(tool_name, tag, run_id, previous, drift, changed)
     if run_id:
         writes.append(_ensure_tag(run_id, tag))
-    await asyncio.gather(*writes)  # independent API writes: one round trip, not several
+    # independent API writes: one round trip, not several; the run's answer is complete, so a
+    # failed write is logged, not raised
+    for result in await asyncio.gather(*writes, return_exceptions=True):
+        if isinstance(result, Exception):
+            logger.warning("evidence artifact or tag not written: %r", result)
 
 
 def _list_modes(tool: Any, tool_options: dict[str, Any] | None) -> Any:
