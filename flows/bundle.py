@@ -25,6 +25,7 @@ from steer_llm_sdk.errors import BudgetExceeded, OrchestratorError
 from steer_tools.bundle import BundleOptions, BundleTool
 from steer_tools.evidence import EvidenceBundle, Replicate, ReplicateQuality
 from steer_tools.statistics import replicate_distance
+from steer_tools.statistics.summary import list_modes
 
 
 @dataclass
@@ -82,6 +83,8 @@ class BundleScheduler:
         limits = session.budget.limits  # shared with the run: tightened in place
         limits.update(self.options.budget_limits(limits))
         self.seeds = self.options.resolved_seeds()
+        # early stop compares replicates exactly as the bundle's matrix will (lists as sets)
+        self.list_modes = list_modes(self.options.list_mode, tool.replicate_schema(self.options))
         self.results: dict[str, Replicate] = {}
         self.failures: dict[str, dict[str, Any]] = {}
         self.skipped: list[str] = []
@@ -129,7 +132,7 @@ class BundleScheduler:
         enough (a few ms per pair at 1,000 fields)."""
         key = tuple(sorted((a.id, b.id)))
         if key not in self._distances:
-            self._distances[key] = replicate_distance(a.data, b.data)
+            self._distances[key] = replicate_distance(a.data, b.data, self.list_modes)
         return self._distances[key]
 
     async def _emit_partial(self) -> None:

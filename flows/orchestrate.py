@@ -19,8 +19,8 @@ from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext, TagsContext
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.states import Failed
-from steer_llm_sdk.flows.artifacts import publish_artifacts
 from steer_llm_sdk.flows.attempts import run_with_fallbacks
+from steer_llm_sdk.flows.evidence import prefetch_previous, publish_evidence
 from steer_llm_sdk.flows.idempotent import run_with_claim
 from steer_llm_sdk.flows.labels import label_flow_run
 from steer_llm_sdk.flows.orphans import track_claim
@@ -168,6 +168,7 @@ async def _run_body(session: RunSession, session_id: str, payload: dict[str, Any
                 cfg.request_id, tool or "<planner>")
     await emitter.emit("orchestration_started", tool_name=tool, request_keys=sorted(payload))
     remaining = None if session.deadline is None else max(session.deadline - time.monotonic(), 0)
+    previous = prefetch_previous(tool, payload)  # overlaps the replicates (flows/evidence.py)
     try:
         async with asyncio.timeout(remaining):
             output = await run_with_fallbacks(session, session_id, payload, tool,
@@ -202,10 +203,13 @@ async def _run_body(session: RunSession, session_id: str, payload: dict[str, Any
     })
     if session.resumed:  # served from storage: no provider call in this run
         output.metadata["resumed_replicates"] = sorted(session.resumed)
+    evidence = publish_evidence(  # artifacts + drift vs the previous run of this analysis
+        output, payload, session.tools.get(output.metadata.get("tool_name") or ""),
+        tool_options, session.emitter.redactor, previous)
     if session.defer_api_writes:
-        session.defer(publish_artifacts(output))
+        session.defer(evidence)
     else:
-        await publish_artifacts(output)
+        await evidence
     await emitter.emit("orchestration_completed", tool_name=output.metadata.get("tool_name"),
                        status=output.status, elapsed_ms=output.elapsed_ms,
                        cost_usd=output.cost_usd)

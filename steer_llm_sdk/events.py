@@ -84,6 +84,11 @@ class EventEmitter:
         self.redaction_failures = 0
         self.callback_failures = 0
 
+    @property
+    def redactor(self) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+        """``redactor_cb``: also applied to the question shown in the evidence artifacts."""
+        return self._redactor
+
     async def emit(
         self,
         type_: EventType,

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from steer_llm_sdk.output import OrchestrationOutput
+from steer_tools.statistics.intervals import interval_text
 
 
 def _fmt(value: Any) -> str:
@@ -29,10 +30,18 @@ def format_report(out: OrchestrationOutput, *, ui_url: str | None = None) -> str
         lines.append(f"Confidence: {summary.confidence:.3f}  (validity x (1 - mean pairwise "
                      "distance))")
         lines.append("Consensus:")
+        sets = {f: d for f, d in summary.distributions.items() if d.get("type") == "set"}
         for field, value in (summary.consensus or {}).items():
-            lines.append(f"  {field} = {_fmt(value)}")
+            note = "   (items in every valid replicate)" if field in sets else ""
+            lines.append(f"  {field} = {_fmt(value)}{note}")
         if not summary.consensus:
             lines.append("  (no field agreed across all valid replicates)")
+        if sets:
+            lines.append("Majority items (in more than half of the valid replicates):")
+            for field, d in sets.items():
+                items = [f"{_fmt(i['item'])} ({i['support']} of {d['n']})"
+                         for i in d["items"] if i["support"] * 2 > d["n"]]
+                lines.append(f"  {field}: {'; '.join(items) or '(none)'}")
         lines.append("Disagreements:")
         for d in summary.disagreements[:15]:
             lines.append(f"  {d.field}: {', '.join(_fmt(v) for v in d.values)}")
@@ -43,8 +52,8 @@ def format_report(out: OrchestrationOutput, *, ui_url: str | None = None) -> str
             lines.append("Distributions (numeric):")
             for field, d in numeric.items():
                 std = "n/a" if d.get("std") is None else f"{d['std']:.3g}"
-                lines.append(f"  {field}: mean {d['mean']:.3g}, sd {std}, 95% CI "
-                             f"[{d['ci95'][0]:.3g}, {d['ci95'][1]:.3g}], n={d['n']}")
+                lines.append(f"  {field}: median {d['median']:.3g}, mean {d['mean']:.3g}, "
+                             f"sd {std}, n={d['n']}; {interval_text(d)}")
     usage = out.usage or {}
     lines.append(f"Tokens: {usage.get('total_tokens', 0)} (prompt {usage.get('prompt_tokens', 0)}"
                  f", completion {usage.get('completion_tokens', 0)})   "

@@ -22,7 +22,8 @@ def assemble_bundle(
     early_stopped: bool = False,
     early_stop_reason: str | None = None,
 ) -> EvidenceBundle:
-    summary = summarize(replicates, epsilon=options.epsilon, limits=options.bundle_limits)
+    summary = summarize(replicates, epsilon=options.epsilon, limits=options.bundle_limits,
+                        list_mode=options.list_mode, schema=tool.replicate_schema(options))
     usage = Usage()
     for rep in replicates:
         usage = usage + rep.usage

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import time
 from abc import abstractmethod
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -46,6 +46,9 @@ class BundleOptions(InputModel):
     per_replicate_budget: dict[str, float] | None = None
     global_budget: dict[str, float] | None = None
     bundle_limits: BundleLimits = Field(default_factory=BundleLimits)
+    list_mode: Literal["set", "ordered"] | dict[str, Literal["set", "ordered"]] = Field(
+        "set", description='Arrays of scalars as item sets ("set", default) or by position '
+        '("ordered"); or {field template: mode}, e.g. {"risks": "ordered", "plans[]": "set"}.')
     max_parallel: int | None = Field(None, ge=1, le=20)
     timeout_ms: int | None = Field(None, gt=0)
     trace_id: str | None = None
@@ -164,6 +167,14 @@ class BundleTool(Tool):
         self, request: dict[str, Any], seed: int, context: ReplicateContext
     ) -> ReplicateOutput | Any:
         """Produce one replicate. Raise to fail it; the engine retries retryable errors."""
+
+    def replicate_schema(self, options: BundleOptions) -> dict[str, Any] | None:
+        """The JSON schema replicates follow (bounds and list modes for the statistics)."""
+        if options.output_schema is not None:
+            return options.output_schema
+        if self.output_schema is not None:
+            return self.output_schema
+        return self.output_model.model_json_schema() if self.output_model is not None else None
 
     def validate_replicate(self, data: Any, options: BundleOptions) -> ReplicateQuality:
         """Default: validate against ``output_model`` / ``output_schema`` when set."""

@@ -131,12 +131,15 @@ async def recent_runs(limit: int, deployment: str | None,
             sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=limit)
         ids = [r.id for r in runs]
         artifacts = await client.read_artifacts(artifact_filter=f.ArtifactFilter(
-            key=f.ArtifactFilterKey(any_=["evidence-summary"]),
+            key=f.ArtifactFilterKey(any_=["evidence-summary", "evidence-drift"]),
             flow_run_id=f.ArtifactFilterFlowRunId(any_=ids))) if ids else []
         dep_ids = list({r.deployment_id for r in runs if r.deployment_id})
         deployments = await client.read_deployments(deployment_filter=f.DeploymentFilter(
             id=f.DeploymentFilterId(any_=dep_ids))) if dep_ids else []
-    summaries = {a.flow_run_id: str(a.data or "") for a in artifacts}
+    summaries = {a.flow_run_id: str(a.data or "") for a in artifacts
+                 if a.key == "evidence-summary"}
+    drifts = {a.flow_run_id: _changed_fields(a.data) for a in artifacts
+              if a.key == "evidence-drift"}
     names = {d.id: d.name for d in deployments}
     rows = []
     for r in runs:
@@ -151,6 +154,7 @@ async def recent_runs(limit: int, deployment: str | None,
             "deployment": names.get(r.deployment_id), "tool": tool,
             "confidence": float(confidence.group(1)) if confidence else None,
             "cost_usd": float(cost.group(1)) if cost else None,
+            "drift": drifts.get(r.id),  # None: nothing compared; []: compared, no change
         })
     return rows
 
@@ -174,12 +178,25 @@ def runs_table(rows: list[dict[str, Any]]) -> list[str]:
             for line in [header, *cells]]
 
 
+def _changed_fields(data: Any) -> list[str]:
+    """Fields marked significant in an evidence-drift table artifact."""
+    import json
+
+    rows = json.loads(data) if isinstance(data, str) else data
+    fields = [str(r.get("field", "")).split(": ", 1)[0] for r in rows or []
+              if isinstance(r, dict) and r.get("significant") == "yes"]
+    return list(dict.fromkeys(fields))
+
+
 def runs(
     limit: Annotated[int, typer.Option(min=1, help="How many runs.")] = 20,
     deployment: Annotated[str | None, typer.Option(help="Only runs of this deployment.")] = None,
     scheduled: Annotated[bool, typer.Option(
         "--scheduled", help="Include runs scheduled for later.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    drift: Annotated[bool, typer.Option(
+        "--drift", help="Only runs whose answers drifted from the previous run of the same "
+        "analysis (evidence-drift artifact), with the changed fields.")] = False,
 ) -> None:
     """List recent orchestration runs: state, tool, confidence and cost (from the Prefect API)."""
     import json
@@ -188,14 +205,21 @@ def runs(
     with cli_errors():
         api_url = require_server()
         rows = asyncio.run(recent_runs(limit, deployment, scheduled))
+    if drift:
+        rows = [row for row in rows if row["drift"]]
     if as_json:
         for row in rows:
             typer.echo(json.dumps({**row, "start": row["start"] and row["start"].isoformat()}))
         return
     if not rows:
-        typer.echo("no orchestration runs yet: try `steer trigger feasibility-daily --wait`")
+        typer.echo(f"no run with drift among the last {limit} runs" if drift else
+                   "no orchestration runs yet: try `steer trigger feasibility-daily --wait`")
         return
-    for line in runs_table(rows):
+    lines = runs_table(rows)
+    typer.echo(lines[0])
+    for row, line in zip(rows, lines[1:], strict=True):
         typer.echo(line)
+        if drift:
+            typer.echo(f"{'':<21}drift in: {', '.join(row['drift'])}")
     base = api_url.rstrip("/").removesuffix("/api")
     typer.echo(f"UI: {base}/runs  (a run: {base}/runs/flow-run/<flow run id>)")

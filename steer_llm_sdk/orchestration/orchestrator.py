@@ -21,6 +21,7 @@ from steer_llm_sdk.ephemeral import (
 )
 from steer_llm_sdk.events import EventCallback
 from steer_llm_sdk.flows.attempts import open_breaker_error
+from steer_llm_sdk.flows.evidence import analysis_tag
 from steer_llm_sdk.flows.labels import wanted_tags
 from steer_llm_sdk.flows.orchestrate import in_process_flow
 from steer_llm_sdk.output import OrchestrationOutput, output_from_result
@@ -190,7 +191,10 @@ class BaseOrchestrator:
         try:
             if tool is not None and cfg.eager_replicates:
                 await _start_first_wave(session, payload, tool, tool_options, cfg)
-            with prefect_tags(*_run_tags(tool_name, cfg)), fast_http_api_clients():
+            tags = _run_tags(tool_name, cfg)
+            if tool is not None:  # the key drift compares by (flows/evidence.py)
+                tags.append(analysis_tag(tool.name, payload))
+            with prefect_tags(*tags), fast_http_api_clients():
                 async with shared_api_client() as shared:
                     # with one client per loop, artifacts may still be in flight when the
                     # flow returns (they overlap the final state write); awaited below

@@ -86,6 +86,7 @@ class SimulatorApp:
         self._fail_lock = threading.Lock()
         self._fail_counts: dict[tuple[Any, ...], int] = {}
         self.server_faults = FaultSpec()  # applied to every chat request (an outage)
+        self.answer_variant = ""  # SimulatorServer.answer_variant
 
     def reset(self) -> None:
         with self._fail_lock:
@@ -181,7 +182,8 @@ class SimulatorApp:
         response_format = body.get("response_format")
         finish_reason = "stop"
         try:
-            text = gen.generate_content(model, messages, seed, response_format)
+            text = gen.generate_content(model, messages, seed, response_format,
+                                        self.answer_variant)
         except gen.ResponseFormatError as exc:
             return error_reply(400, str(exc), code="invalid_response_format")
         if faults.content_filter:

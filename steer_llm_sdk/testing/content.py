@@ -128,10 +128,14 @@ def _schema_of(response_format: dict[str, Any]) -> dict[str, Any]:
 
 
 def generate_content(
-    model: str, messages: list[Any], seed: int | None, response_format: Any
+    model: str, messages: list[Any], seed: int | None, response_format: Any, variant: str = ""
 ) -> str:
-    """The assistant message content for a request (fault-free path)."""
-    draw = Draw({"model": model, "messages": messages, "response_format": response_format}, seed)
+    """The assistant message content for a request (fault-free path); a non-empty ``variant``
+    makes the "model" answer the same prompts differently (a model update, for drift tests)."""
+    key = {"model": model, "messages": messages, "response_format": response_format}
+    if variant:
+        key["variant"] = variant
+    draw = Draw(key, seed)
     kind = response_format.get("type", "text") if isinstance(response_format, dict) else "text"
     if kind == "json_schema":
         try:

@@ -142,6 +142,16 @@ class SimulatorServer:
         """What to pass as ``base_url`` to an OpenAI client."""
         return f"{self.url}/v1"
 
+    @property
+    def answer_variant(self) -> str:
+        """Empty by default; any other string makes every prompt get a different (equally
+        deterministic) answer, as after a model update: what drift detection must notice."""
+        return self._app.answer_variant
+
+    @answer_variant.setter
+    def answer_variant(self, value: str) -> None:
+        self._app.answer_variant = str(value)
+
     def reset(self) -> None:
         """Clear request records and ``fail=N`` counters (call between tests)."""
         self.stats.reset()

@@ -102,4 +102,7 @@ def value_distance(a: Any, b: Any) -> float:
         return number_distance(float(a), float(b))
     if isinstance(a, str) and isinstance(b, str):
         return 0.0 if a == b else jaccard_distance(tokens(a), tokens(b))
+    distance = getattr(a, "distance", None)  # two ItemSets: multiset Jaccard
+    if distance is not None and type(a) is type(b):
+        return float(distance(b))
     return 0.0 if same_value(a, b) else 1.0

@@ -7,6 +7,10 @@ A field is in the consensus when ALL valid replicates have it and agree:
   every value is an int and the median is whole;
 * anything else agrees only when the values are identical (type-aware: ``True != 1``).
 
+A **set field** (a list read as an item set, see ``itemset``) is in the consensus with the
+items every valid replicate has, when there is at least one (or when all lists are equal,
+e.g. all empty); it is also a disagreement unless all replicates list the same items.
+
 Every other field is a disagreement. The caller passes only valid replicates; with one
 valid replicate every field is consensus. This module returns ``None`` only for zero
 replicates -- an empty dict means "replicates exist but agree on nothing" (0.3.2 returned
@@ -20,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from steer_tools.statistics._values import MISSING, same_value
-from steer_tools.statistics.table import NUMERIC, FieldTable
+from steer_tools.statistics.itemset import common_items, plain
+from steer_tools.statistics.table import NUMERIC, SET, FieldTable
 
 
 def find_consensus(
@@ -44,8 +49,16 @@ def find_consensus(
             consensus[table.paths[index]] = agreed_numbers[index]
             continue
         column = table.columns[index]
+        if table.kinds[index] == SET:
+            common = common_items(column)
+            identical = _identical(column)
+            if common or identical:
+                consensus[table.paths[index]] = common
+            if not identical:
+                disagreeing.append(index)
+            continue
         if table.kinds[index] != NUMERIC and _identical(column):
-            consensus[table.paths[index]] = column[0]
+            consensus[table.paths[index]] = plain(column[0])
         else:
             disagreeing.append(index)
     return consensus, disagreeing
@@ -53,7 +66,7 @@ def find_consensus(
 
 def disagreement_values(table: FieldTable, index: int) -> list[Any]:
     """Per-replicate values of one column, with None where the replicate lacks the field."""
-    return [None if value is MISSING else value for value in table.columns[index]]
+    return [None if value is MISSING else plain(value) for value in table.columns[index]]
 
 
 def _identical(column: list[Any]) -> bool:

@@ -5,6 +5,7 @@ Per field, for two replicates that both have the field:
 * numbers: ``|a - b| / max(|a|, |b|)`` clipped to 1 (0 when both are 0);
 * strings: token-set (Jaccard) distance on lower-cased word tokens,
   ``1 - |A∩B| / |A∪B|`` (0 when both have no tokens);
+* lists read as item sets (``itemset``): multiset Jaccard distance of their items;
 * anything else (bools, nulls, categories, mixed types): 0 if equal else 1.
 
 A field present in only one of the two counts 1. The replicate distance is the mean over
@@ -26,20 +27,30 @@ import numpy as np
 
 from steer_tools.statistics._values import MISSING, value_distance
 from steer_tools.statistics.flatten import flatten
-from steer_tools.statistics.table import EQUALITY, MIXED, NUMERIC, TEXT, FieldTable, build_table
+from steer_tools.statistics.itemset import set_distance_matrix
+from steer_tools.statistics.table import (
+    EQUALITY,
+    MIXED,
+    NUMERIC,
+    SET,
+    TEXT,
+    FieldTable,
+    build_table,
+)
 from steer_tools.statistics.text_overlap import overlap
 
 _CHUNK_CELLS = 2_000_000  # caps the (fields, K, K) temporaries at ~16 MB each
 
 
-def replicate_distance(a_data: Any, b_data: Any) -> float:
+def replicate_distance(a_data: Any, b_data: Any, list_mode: Any = "set") -> float:
     """Distance in [0, 1] between two replicates' ``data`` (JSON value or text)."""
-    return pairwise_distance_matrix([a_data, b_data])[0][1]
+    return pairwise_distance_matrix([a_data, b_data], list_mode)[0][1]
 
 
-def pairwise_distance_matrix(datas: list[Any]) -> list[list[float]]:
-    """Symmetric K x K matrix of replicate distances with a zero diagonal."""
-    return table_distance_matrix(build_table([flatten(data) for data in datas]))
+def pairwise_distance_matrix(datas: list[Any], list_mode: Any = "set") -> list[list[float]]:
+    """Symmetric K x K matrix of replicate distances with a zero diagonal; ``list_mode`` as
+    in ``summarize`` (arrays of scalars are item sets by default)."""
+    return table_distance_matrix(build_table([flatten(data, list_mode) for data in datas]))
 
 
 def table_distance_matrix(table: FieldTable) -> list[list[float]]:
@@ -68,13 +79,18 @@ def _sums(table: FieldTable, k: int) -> tuple[np.ndarray, np.ndarray]:
     union = sizes[:, None] + sizes[None, :] - both
     sums = (union - both).astype(float)  # fields present in exactly one replicate count 1
 
-    by_kind: dict[str, list[int]] = {NUMERIC: [], TEXT: [], EQUALITY: [], MIXED: []}
+    by_kind: dict[str, list[int]] = {NUMERIC: [], TEXT: [], EQUALITY: [], MIXED: [], SET: []}
     for index, kind in enumerate(table.kinds):
         by_kind[kind].append(index)
     sums += _numeric(table, by_kind[NUMERIC], k)
     sums += _equality(table, by_kind[EQUALITY], k)
     sums += _text(table, by_kind[TEXT], k)
     sums += _mixed(table, by_kind[MIXED], k)
+    for index in by_kind[SET]:
+        matrix = table.set_distances.get(index)
+        if matrix is None:
+            matrix = table.set_distances[index] = set_distance_matrix(table.columns[index])
+        sums += matrix
     return sums, union.astype(float)
 
 

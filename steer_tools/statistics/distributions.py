@@ -2,28 +2,36 @@
 
 Numeric fields (every non-null value a finite int/float, not bool)::
 
-    {"type": "numeric", "n", "missing", "mean", "std", "min", "max", "median", "ci95", "cv"}
+    {"type": "numeric", "n", "missing", "mean", "std", "min", "max", "median", "integer",
+     "ci95", "ci_method", "ci_coverage", "ci_clipped", "cv"}
 
 ``n`` counts the numbers; ``missing`` counts replicates where the field is absent or null.
-``std`` uses ddof=1 (None when n < 2). ``ci95`` is the Student-t 95% interval of the mean,
-``mean ± t.ppf(0.975, n-1) * std / sqrt(n)``, collapsing to ``[mean, mean]`` when n < 2 or
-std == 0. ``cv = std / |mean|``, None when n < 2 or mean == 0.
+``std`` uses ddof=1 (None when n < 2). ``ci95`` is the interval of ``intervals``: Student-t
+of the mean for n >= 10, the exact order-statistic interval of the median for 2 <= n < 10
+(``ci_coverage`` says how much it covers), ``[mean, mean]`` for n < 2; clipped to the schema's
+minimum/maximum (``ci_clipped``). ``integer`` is true when every value is an int or the schema
+says ``integer`` (then min, max and a whole median are ints). ``cv = std / |mean|``, None when
+n < 2 or mean == 0.
+
+Set fields (lists read as item sets): ``itemset.set_distribution`` -- per-item support with a
+Wilson interval, consensus and majority items, mean pairwise Jaccard distance.
 
 Every other field (booleans, strings, mixtures) is counted::
 
-    {"type": "boolean" | "categorical", "n", "counts", "mode", "agreement", "entropy"}
+    {"type": "boolean" | "categorical", "n", "counts", "mode", "agreement", "agreement_ci95",
+     "entropy"}
 
 ``counts`` is keyed by ``str(value)``, with ``"missing"`` for replicates lacking the field,
 so ``n`` (= number of valid replicates) equals the sum of the counts. ``mode`` is the most
 common value (ties go to the earliest replicate; None when "missing" wins),
-``agreement = count(mode) / n``, and ``entropy`` is the Shannon entropy of the counts in
-bits divided by log2(number of distinct values seen): 0 = unanimous, 1 = evenly split.
+``agreement = count(mode) / n`` with its Wilson 95% interval ``agreement_ci95``, and
+``entropy`` is the Shannon entropy of the counts in bits divided by log2(number of distinct
+values seen): 0 = unanimous, 1 = evenly split.
 
 Statistics are computed with numpy for all numeric fields at once and with one vectorised
 ``scipy.special.entr`` pass for all categorical fields (the Shannon entropy that
-``scipy.stats.entropy`` computes); the t critical value is ``scipy.special.stdtrit``, the
-inverse Student-t CDF behind ``scipy.stats.t.ppf``. ``scipy.special`` imports in ~0.3 s where
-``scipy.stats`` takes ~1.5 s, which was a third of a cold start (docs/performance.md).
+``scipy.stats.entropy`` computes). ``scipy.special`` imports in ~0.3 s where ``scipy.stats``
+takes ~1.5 s, which was a third of a cold start (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -34,19 +42,30 @@ import numpy as np
 from scipy import special
 
 from steer_tools.statistics._values import MISSING
-from steer_tools.statistics.table import EQUALITY, FieldTable
+from steer_tools.statistics.intervals import clip_interval, numeric_intervals, wilson
+from steer_tools.statistics.itemset import path_template, set_distribution
+from steer_tools.statistics.schema_info import FieldFacts
+from steer_tools.statistics.table import EQUALITY, SET, FieldTable
+
+_NO_FACTS = FieldFacts()
 
 
-def distributions(table: FieldTable, n_fields: int) -> dict[str, dict[str, Any]]:
-    """Distributions of the first ``n_fields`` columns of ``table``, keyed by path in order."""
+def distributions(table: FieldTable, n_fields: int,
+                  facts: dict[str, FieldFacts] | None = None) -> dict[str, dict[str, Any]]:
+    """Distributions of the first ``n_fields`` columns of ``table``, keyed by path in order;
+    ``facts`` (``schema_info.schema_facts``) bound the numeric intervals."""
     kept = range(min(n_fields, len(table.paths)))
     numeric = [i for i in kept if i in table.stats_rows]
-    other = [i for i in kept if i not in table.stats_rows]
-    found = {**_numeric(table, numeric), **_categorical(table, other)}
+    sets = [i for i in kept if table.kinds[i] == SET]
+    other = [i for i in kept if i not in table.stats_rows and table.kinds[i] != SET]
+    found = {**_numeric(table, numeric, facts or {}), **_categorical(table, other)}
+    for index in sets:
+        found[index] = set_distribution(table.columns[index], table.set_distances.get(index))
     return {table.paths[i]: found[i] for i in kept}
 
 
-def _numeric(table: FieldTable, indices: list[int]) -> dict[int, dict[str, Any]]:
+def _numeric(table: FieldTable, indices: list[int],
+             facts: dict[str, FieldFacts]) -> dict[int, dict[str, Any]]:
     if not indices:
         return {}
     rows = [table.stats_rows[i] for i in indices]
@@ -63,10 +82,7 @@ def _numeric(table: FieldTable, indices: list[int]) -> dict[int, dict[str, Any]]
     mean[constant] = low[constant]
     median = np.nanmedian(values, axis=1)
 
-    sizes, where = np.unique(n, return_inverse=True)
-    with np.errstate(invalid="ignore"):
-        t_crit = special.stdtrit(np.maximum(sizes - 1, 1), 0.975)[where]
-    half = np.where((n >= 2) & (std > 0), t_crit * std / np.sqrt(n), 0.0)
+    low_ci, high_ci, methods, coverage = numeric_intervals(values, n, mean, std)
     with np.errstate(divide="ignore", invalid="ignore"):
         cv = std / np.abs(mean)
 
@@ -79,24 +95,35 @@ def _numeric(table: FieldTable, indices: list[int]) -> dict[int, dict[str, Any]]
         low.tolist(),
         high.tolist(),
         median.tolist(),
-        half.tolist(),
+        low_ci.tolist(),
+        high_ci.tolist(),
+        methods,
+        coverage.tolist(),
         cv.tolist(),
         table.all_int[rows].tolist(),
         strict=True,
     )
     out: dict[int, dict[str, Any]] = {}
-    for index, count, mu, sd, lo, hi, med, h, c, ints in columns:
+    for index, count, mu, sd, lo, hi, med, ci_lo, ci_hi, method, cover, c, ints in columns:
         several = count >= 2
+        fact = facts.get(path_template(table.paths[index]), _NO_FACTS) if facts else _NO_FACTS
+        ci_lo, ci_hi, clipped = clip_interval(ci_lo, ci_hi, fact.minimum, fact.maximum)
+        integer = ints or (fact.integer and float(lo).is_integer() and float(hi).is_integer())
+        whole = integer and float(med).is_integer()
         out[index] = {
             "type": "numeric",
             "n": count,
             "missing": k - count,
             "mean": mu,
             "std": sd if several else None,
-            "min": int(lo) if ints else lo,
-            "max": int(hi) if ints else hi,
-            "median": med,
-            "ci95": [mu - h, mu + h],
+            "min": int(lo) if integer else lo,
+            "max": int(hi) if integer else hi,
+            "median": int(med) if whole else med,
+            "integer": bool(integer),
+            "ci95": [ci_lo, ci_hi],
+            "ci_method": method,
+            "ci_coverage": cover if method != "point" else None,
+            "ci_clipped": clipped,
             "cv": c if several and mu != 0 else None,
         }
     return out
@@ -140,6 +167,7 @@ def _categorical(table: FieldTable, indices: list[int]) -> dict[int, dict[str, A
             "counts": counts,
             "mode": None if mode is MISSING else mode,
             "agreement": counts[mode_key] / n,
+            "agreement_ci95": wilson(counts[mode_key], n),
             "entropy": entropy,
         }
     return out

@@ -14,33 +14,64 @@ Conventions (kept stable because bundles are persisted):
 * non-string keys are converted with ``str``; keys are not escaped, so a key containing
   "." or "[" can collide with a nested path (the one written last wins) -- LLM JSON keys
   practically never do this.
+
+``list_mode`` (``"ordered"`` here by default; bundles default to ``"set"``): in set mode an
+array chosen by ``itemset.ListModes`` is one leaf holding an ``ItemSet`` instead of one leaf
+per index, so ``{"risks": ["a", "b"]}`` -> ``{"risks": ItemSet(["a", "b"])}``; a root array
+becomes ``{"value": ItemSet(...)}``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from steer_tools.statistics.itemset import ListModes
 
 ROOT_PATH = "value"
 _CONTAINERS = (dict, list, tuple)
 
 
-def flatten(data: Any) -> dict[str, Any]:
+def flatten(data: Any, list_mode: str | ListModes | dict[str, str] = "ordered") -> dict[str, Any]:
     """Flatten JSON-like ``data`` into ``{path: leaf}``; see the module docstring."""
+    modes = None
+    if list_mode != "ordered":
+        from steer_tools.statistics.itemset import ListModes
+
+        modes = ListModes.build(list_mode)
     if isinstance(data, _CONTAINERS):
+        if modes is not None and not isinstance(data, dict) and modes.as_set("", list(data)):
+            return {ROOT_PATH: _item_set(data)}
         out: dict[str, Any] = {}
-        _walk(data, "", out)
+        _walk(data, "", out, modes)
         return out
     return {ROOT_PATH: data}
 
 
-def _walk(node: Any, prefix: str, out: dict[str, Any]) -> None:
+def _item_set(items: Any) -> Any:
+    global _ITEM_SET
+    if _ITEM_SET is None:  # imported on first use: itemset imports flatten's neighbours
+        from steer_tools.statistics.itemset import ItemSet
+
+        _ITEM_SET = ItemSet
+    return _ITEM_SET(items)
+
+
+_ITEM_SET: Any = None
+
+
+def _walk(node: Any, prefix: str, out: dict[str, Any], modes: ListModes | None = None) -> None:
     if isinstance(node, dict):
         if not node and prefix:
             out[prefix] = {}
         for key, value in node.items():
             path = f"{prefix}.{key}" if prefix else str(key)
             if isinstance(value, _CONTAINERS):
-                _walk(value, path, out)
+                if modes is not None and not isinstance(value, dict) and \
+                        modes.as_set(path, value):
+                    out[path] = _item_set(value)
+                else:
+                    _walk(value, path, out, modes)
             else:
                 out[path] = value
     else:
@@ -49,6 +80,10 @@ def _walk(node: Any, prefix: str, out: dict[str, Any]) -> None:
         for index, value in enumerate(node):
             path = f"{prefix}[{index}]"
             if isinstance(value, _CONTAINERS):
-                _walk(value, path, out)
+                if modes is not None and not isinstance(value, dict) and \
+                        modes.as_set(path, value):
+                    out[path] = _item_set(value)
+                else:
+                    _walk(value, path, out, modes)
             else:
                 out[path] = value

@@ -15,6 +15,10 @@ Limits (``BundleLimits``) keep the summary readable; hitting any sets ``truncate
 * JSON larger than ``max_bytes``: see ``truncation.py``; info ``max_bytes``,
   ``bytes_before``, ``bytes_after``, ``dropped``.
 
+Lists: ``list_mode`` (``"set"`` by default, ``"ordered"``, or ``{field template: mode}``) and
+``"list_mode"`` annotations in ``schema`` decide which arrays are item sets (``itemset``);
+``schema`` also bounds numeric intervals (``intervals``, ``schema_info``).
+
 ``truncation_info`` always carries the four field/disagreement counts and ``reasons``
 (which limits were hit) when ``truncated`` is set.
 """
@@ -31,12 +35,15 @@ from steer_tools.statistics.consensus import disagreement_values, find_consensus
 from steer_tools.statistics.distance import table_distance_matrix
 from steer_tools.statistics.distributions import distributions
 from steer_tools.statistics.flatten import flatten
+from steer_tools.statistics.itemset import ListModes
+from steer_tools.statistics.schema_info import list_mode_annotations, schema_facts
 from steer_tools.statistics.table import build_table
 from steer_tools.statistics.truncation import fit_to_bytes
 
 
 def summarize(
-    replicates: list[Replicate], epsilon: float = 0.2, limits: BundleLimits | None = None
+    replicates: list[Replicate], epsilon: float = 0.2, limits: BundleLimits | None = None,
+    *, list_mode: Any = "set", schema: dict[str, Any] | None = None,
 ) -> BundleSummary:
     """Summarise replicates; ``epsilon`` is the relative tolerance for numeric consensus."""
     if epsilon < 0:
@@ -46,7 +53,9 @@ def summarize(
     if not valid:
         return BundleSummary(consensus=None, confidence=0.0)
 
-    table = build_table([flatten(r.data) for r in valid])
+    facts = schema_facts(schema)
+    modes = list_modes(list_mode, schema, facts)
+    table = build_table([flatten(r.data, modes) for r in valid])
     matrix = table_distance_matrix(table)
     mean_distance = _mean_upper(matrix)
 
@@ -64,7 +73,7 @@ def summarize(
             for i in kept_diffs
         ],
         pairwise_distance=matrix,
-        distributions=distributions(table, fields_kept),
+        distributions=distributions(table, fields_kept, facts),
         confidence=confidence(len(valid), len(replicates), mean_distance),
     )
 
@@ -93,3 +102,11 @@ def _mean_upper(matrix: list[list[float]]) -> float:
     if k < 2:
         return 0.0
     return float(np.asarray(matrix)[np.triu_indices(k, 1)].mean())
+
+
+def list_modes(list_mode: Any, schema: dict[str, Any] | None,
+               facts: dict[str, Any] | None = None) -> ListModes:
+    """The bundle's list modes: the tool option combined with the schema's annotations (the
+    early-stop distance and the summary must use the same ones)."""
+    facts = schema_facts(schema) if facts is None else facts
+    return ListModes.build(list_mode, list_mode_annotations(facts))

@@ -9,17 +9,19 @@ once instead of per field in Python (the 50 ms budget for 10 x 1,000 fields need
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from steer_tools.statistics._values import MISSING, is_number
+from steer_tools.statistics.itemset import ItemSet
 
 NUMERIC = "numeric"  # every present value is a finite number: vectorised distance/consensus
 TEXT = "text"  # every present value is a string: token-set distance
 EQUALITY = "equality"  # no numbers, no strings (bools, nulls, empty containers): equal or not
 MIXED = "mixed"  # anything else: compared value by value
+SET = "set"  # every present value is an ItemSet (a list read as a multiset): Jaccard distance
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class FieldTable:
     matrix: np.ndarray
     all_int: np.ndarray
     k: int
+    # per SET column: its K x K Jaccard matrix, computed once for the distance matrix and the
+    # set distributions
+    set_distances: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def build_table(flats: list[dict[str, Any]]) -> FieldTable:
@@ -85,6 +90,8 @@ def _classify(column: list[Any]) -> tuple[str, bool | None]:
     types.discard(_MISSING_TYPE)
     if types == {str}:
         return TEXT, None
+    if ItemSet in types:  # an item set next to anything else is compared value by value
+        return (SET if types == {ItemSet} else MIXED), None
     if types <= _EQUALITY_TYPES:
         return EQUALITY, None
     if types & _NUMBER_TYPES and types <= _NUMBER_OR_NULL_TYPES and _finite(column):

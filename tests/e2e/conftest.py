@@ -252,3 +252,25 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if TIMINGS:
         terminalreporter.write_line(
             "e2e timings (s): " + ", ".join(f"{k}={v:.1f}" for k, v in TIMINGS.items()))
+
+
+DRIFT_QUERY = "Rebuild the data warehouse in two months with one analyst."
+DRIFT_VARIANT = "updated-model"  # the simulator's "model update": feasible and score move
+
+
+@pytest.fixture(scope="session")
+def drift_runs(stack: Stack, served: subprocess.Popen[bytes],
+               simulator: SimulatorServer) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two deployed runs of one analysis (same deployment, tool and request); between them
+    the simulated model changes its answers. Returns both final flow runs."""
+    parameters = {"request": {"query": DRIFT_QUERY},
+                  "tool_options": {"k": 8, "early_stop": False}}
+    first = stack.wait_final(stack.create_run("feasibility-interval", parameters)["id"])
+    assert first["state"]["type"] == "COMPLETED", first["state"]
+    simulator.answer_variant = DRIFT_VARIANT
+    try:
+        second = stack.wait_final(stack.create_run("feasibility-interval", parameters)["id"])
+    finally:
+        simulator.answer_variant = ""
+    assert second["state"]["type"] == "COMPLETED", second["state"]
+    return first, second

@@ -71,3 +71,22 @@ def test_flow_run_page_shows_run_and_evidence_artifacts(stack, completed_run, br
     open_tab(page, "Parameters")  # the run's JSON parameters, rendered by the UI
     page.get_by_text("tool_options").filter(visible=True).first.wait_for(state="visible")
     page.screenshot(path=str(OUTPUT / "ui-flow-run-parameters.png"), full_page=True)
+
+
+def test_drift_artifact_is_shown_in_the_ui(stack, drift_runs, browser_page):
+    """The second run of an analysis lists evidence-drift; its page renders the table."""
+    page = browser_page
+    _, second = drift_runs
+    page.goto(f"{stack.url}/runs/flow-run/{second['id']}", wait_until="domcontentloaded")
+    page.get_by_text("Completed", exact=True).filter(visible=True).first.wait_for()
+    open_tab(page, "Artifacts")
+    drift = page.get_by_text("evidence-drift", exact=True).filter(visible=True).first
+    drift.wait_for(state="visible")
+    drift.click()  # the artifact's own page: its table
+    page.get_by_text("significant").filter(visible=True).first.wait_for(state="visible")
+    page.get_by_text("fisher-exact").or_(page.get_by_text("welch-t")).or_(
+        page.get_by_text("mann-whitney")).filter(visible=True).first.wait_for(state="visible")
+    OUTPUT.mkdir(exist_ok=True)
+    shot = OUTPUT / "ui-evidence-drift.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000

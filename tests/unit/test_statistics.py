@@ -58,7 +58,6 @@ def test_flatten_empty_containers():
 def test_numeric_distribution_2_4_6():
     d = dist({"x": 2}, {"x": 4}, {"x": 6})
     # mean = 12/3 = 4; std = sqrt(((2-4)^2 + 0 + (6-4)^2) / (3-1)) = sqrt(8/2) = 2
-    # ci95 half width = t(0.975, 2) * 2 / sqrt(3) = 4.302652729749464 * 2 / 1.7320508 = 4.96827..
     assert d["type"] == "numeric"
     assert d["n"] == 3 and d["missing"] == 0
     assert d["mean"] == pytest.approx(4.0)
@@ -66,18 +65,24 @@ def test_numeric_distribution_2_4_6():
     assert d["min"] == 2 and d["max"] == 6
     assert isinstance(d["min"], int)
     assert d["median"] == pytest.approx(4.0)
-    assert d["ci95"] == pytest.approx([-0.9682754235006623, 8.968275423500662])
-    assert d["ci95"][1] - 4 == pytest.approx(T_975_DF2 * 2 / 3**0.5)
+    # n = 3 < 10: the order-statistic interval of the median, [x(1), x(3)] = [min, max],
+    # which covers the median with probability 1 - 2 * (1/2)^3 = 0.75. Student t would give
+    # 4 ± t(0.975, 2) * 2 / sqrt(3) = 4 ± 4.968 = [-0.968, 8.968], beyond anything observed.
+    assert pytest.approx(-0.9682754235006623) == 4 - T_975_DF2 * 2 / 3**0.5
+    assert d["ci95"] == [2.0, 6.0]
+    assert d["ci_method"] == "order-median" and d["ci_coverage"] == 0.75
     assert d["cv"] == pytest.approx(0.5)  # 2 / |4|
 
 
 def test_numeric_distribution_two_values_symmetric_around_zero():
     d = dist({"x": -1.0}, {"x": 1.0})
     # mean 0; std = sqrt((1 + 1) / 1) = 1.4142135623730951
-    # half = t(0.975, 1) * sqrt(2) / sqrt(2) = 12.706204736174707
+    # Student t would give half = t(0.975, 1) * sqrt(2) / sqrt(2) = 12.706204736174707; with
+    # n = 2 the interval is [min, max], covering the median with probability 1 - 2/4 = 0.5
     assert d["mean"] == pytest.approx(0.0)
     assert d["std"] == pytest.approx(1.4142135623730951)
-    assert d["ci95"] == pytest.approx([-T_975_DF1, T_975_DF1])
+    assert T_975_DF1 > 12.7
+    assert d["ci95"] == [-1.0, 1.0] and d["ci_coverage"] == 0.5
     assert d["cv"] is None  # mean == 0
 
 
@@ -116,6 +121,8 @@ def test_categorical_distribution_counts_mode_entropy():
         "counts": {"a": 2, "b": 1},
         "mode": "a",
         "agreement": pytest.approx(2 / 3),
+        # Wilson, z = 1.959964: see test_statistics_intervals.py for the arithmetic
+        "agreement_ci95": pytest.approx([0.207660, 0.938508], abs=1e-6),
         "entropy": pytest.approx(0.9182958340544896),
     }
 

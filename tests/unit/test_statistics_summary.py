@@ -60,8 +60,10 @@ def test_categorical_consensus_is_type_aware():
 
 
 def test_single_valid_replicate_everything_is_consensus():
-    s = summarize(reps({"a": {"b": [1, "two"]}}, {"a": "bad"}, invalid={2}))
+    s = summarize(reps({"a": {"b": [1, "two"]}}, {"a": "bad"}, invalid={2}),
+                  list_mode="ordered")
     assert s.consensus == {"a.b[0]": 1, "a.b[1]": "two"}
+    assert summarize(reps({"a": {"b": [1, "two"]}})).consensus == {"a.b": [1, "two"]}
     assert s.disagreements == []
     assert s.pairwise_distance == [[0.0]]
     assert s.confidence == 0.5  # 1 valid of 2, agreement 1
