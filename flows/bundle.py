@@ -21,6 +21,7 @@ from steer_llm_sdk.tasks.statistics import compute_statistics
 
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.errors import BudgetExceeded, OrchestratorError
+from steer_llm_sdk.reliability.classification import classify_exception
 from steer_tools.bundle import BundleOptions, BundleTool
 from steer_tools.evidence import EvidenceBundle, Replicate, ReplicateQuality
 from steer_tools.statistics import replicate_distance
@@ -34,10 +35,13 @@ class BundleRun:
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:
+    """Every failure gets a category: provider errors carry theirs, anything else (Prefect's
+    TaskRunTimeoutError -> timeout, a tool's own exception -> unknown) is classified here."""
     if isinstance(exc, OrchestratorError):
         return exc.to_dict()
-    return {"type": type(exc).__name__, "message": str(exc) or repr(exc), "code": "error",
-            "is_retryable": False}
+    info = classify_exception(exc).to_dict()
+    info["type"] = type(exc).__name__
+    return info
 
 
 def _failed_replicate(rid: str, seed: int, exc: BaseException, elapsed_ms: float) -> Replicate:
@@ -88,6 +92,7 @@ class BundleScheduler:
         self._partial_sent = False
         self._distances: dict[tuple[str, str], float] = {}
         self.task = run_replicate.with_options(**session.task_options(cfg))
+        session.scheduler = self  # a time/budget stop hands back what finished (flows/partial)
 
     async def _one(self, index: int) -> None:
         rid, seed = f"r{index + 1}", self.seeds[index]

@@ -22,9 +22,12 @@ from prefect.states import Failed
 from steer_llm_sdk.flows.artifacts import publish_artifacts
 from steer_llm_sdk.flows.attempts import run_with_fallbacks
 from steer_llm_sdk.flows.labels import label_flow_run
+from steer_llm_sdk.flows.outputs import apply_ledger
+from steer_llm_sdk.flows.partial import attach_partial
 from steer_llm_sdk.tasks.runtime import RunSession, get_session, pop_session, register_session
 
 from steer_llm_sdk.config import OrchestrationConfig
+from steer_llm_sdk.console import install_console_filter
 from steer_llm_sdk.errors import BudgetExceeded
 from steer_llm_sdk.output import OrchestrationOutput
 
@@ -81,6 +84,7 @@ async def orchestrate(
     One string, not a dict: Prefect walks a flow's return value looking for futures and
     states, which for a bundle means every replicate and statistic (docs/performance.md)."""
     logger = get_run_logger()
+    install_console_filter()  # deployed runs too: one console line per failed replicate
     cfg = OrchestrationConfig.model_validate(config or {})
     cfg = cfg.model_copy(update={
         "trace_id": cfg.trace_id or _run_id_hex(),
@@ -122,18 +126,19 @@ async def _run(session: RunSession, session_id: str, request: dict[str, Any] | s
         limit = float(cfg.timeout_ms or 0)
         actual = round((time.monotonic() - session.started) * 1000, 3)
         await emitter.emit("timeout", tool_name=tool, limit_ms=limit, elapsed_ms=actual)
-        raise BudgetExceeded("time", limit, actual,
-                             f"run exceeded timeout_ms={limit:g} (ran {actual:.0f} ms); "
-                             "raise OrchestrationConfig.timeout_ms or lower k") from exc
+        raise attach_partial(time_exceeded(limit, actual), session, cfg) from exc
     except asyncio.CancelledError:
         await emitter.emit("cancelled", tool_name=tool)
         raise
     except BudgetExceeded as exc:
         await emitter.emit("error", tool_name=tool, error=exc.to_dict())
-        raise
+        raise attach_partial(exc, session, cfg) from None
+    apply_ledger(output, session.ledger)
     output.elapsed_ms = round((time.monotonic() - started) * 1000, 3)
     exceeded = session.budget.first_exceeded(inclusive=False)
     if exceeded is not None:
+        if output.status == "succeeded":  # complete, but over budget: partial by definition
+            output.status = "partial"
         exceeded.partial_output = output  # type: ignore[attr-defined]
         await emitter.emit("error", tool_name=output.metadata.get("tool_name"),
                            error=exceeded.to_dict())
@@ -157,6 +162,12 @@ async def _run(session: RunSession, session_id: str, request: dict[str, Any] | s
         return Failed(message=_failure_message(output),  # type: ignore[return-value]
                       data=output.model_dump(mode="json"))
     return output.model_dump_json()
+
+
+def time_exceeded(limit_ms: float, actual_ms: float) -> BudgetExceeded:
+    return BudgetExceeded("time", limit_ms, actual_ms,
+                          f"run exceeded timeout_ms={limit_ms:g} (ran {actual_ms:.0f} ms); "
+                          "raise OrchestrationConfig.timeout_ms or lower k")
 
 
 def _failure_message(output: OrchestrationOutput) -> str:

@@ -40,9 +40,15 @@ class RetryPolicy(BaseModel):
 class CircuitBreakerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    failure_threshold: int = Field(5, ge=1, description="Consecutive failures that open it.")
+    failure_threshold: int = Field(
+        5, ge=1, description="Sustained failures (last attempts of a retry policy; concurrent "
+        "failures count once) within the last window_size calls that open it, when they are "
+        "at least half of those calls. See docs/reliability.md.")
     reset_timeout_s: float = Field(30.0, gt=0, description="Seconds open before half-open.")
     success_threshold: int = Field(1, ge=1, description="Successes in half-open to close.")
+    window_size: int | None = Field(
+        None, ge=1, description="Recent calls the failure rate is computed over; default "
+        "2 x failure_threshold (never less than failure_threshold).")
     enabled: bool = True
 
 
@@ -122,6 +128,17 @@ class OrchestrationConfig(BaseModel):
             if not isinstance(limit, int | float) or isinstance(limit, bool) or limit <= 0:
                 raise ValueError(f"budget[{key!r}] must be a positive number, got {limit!r}")
         return dict(value)
+
+    @field_validator("trace_id", "request_id")
+    @classmethod
+    def _check_header_safe(cls, value: str | None, info: Any) -> str | None:
+        from steer_llm_sdk.headers import header_value_problem
+
+        problem = header_value_problem(value) if value else None
+        if problem:
+            raise ValueError(f"{info.field_name} {problem}; it is sent as an HTTP header, so use "
+                             "printable characters only (e.g. a uuid4 hex)")
+        return value
 
     @field_validator("quality_requirements")
     @classmethod

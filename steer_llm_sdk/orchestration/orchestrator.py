@@ -4,9 +4,11 @@ turns its final state into an OrchestrationOutput (or the error the caller shoul
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 import hashlib
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -14,11 +16,16 @@ from prefect import tags as prefect_tags
 
 from steer_llm_sdk.api_tls import fast_http_api_clients
 from steer_llm_sdk.config import OrchestrationConfig, ReliabilityConfig
-from steer_llm_sdk.ephemeral import ephemeral_mode, use_patched_ephemeral_server
+from steer_llm_sdk.console import install_console_filter
+from steer_llm_sdk.ephemeral import ephemeral_mode, start_ephemeral_server
+from steer_llm_sdk.errors import BudgetExceeded
 from steer_llm_sdk.events import EventCallback
 from steer_llm_sdk.flows.attempts import open_breaker_error
 from steer_llm_sdk.flows.labels import wanted_tags
 from steer_llm_sdk.flows.orchestrate import in_process_flow, normalise_request
+from steer_llm_sdk.flows.outputs import apply_ledger
+from steer_llm_sdk.headers import header_value_problem
+from steer_llm_sdk.orchestration.deadline import bounded
 from steer_llm_sdk.output import OrchestrationOutput, output_from_result
 from steer_llm_sdk.reliability.idempotency import (
     IdempotencyStore,
@@ -33,6 +40,9 @@ from steer_tools.base import Tool
 from steer_tools.bundle import BundleTool
 from steer_tools.registry import ToolRegistry, get_global_registry
 from steer_tools.resolve import resolve_tool
+
+_CALLED_AT: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "steer_run_called_at", default=None)
 
 
 def run_coroutine_sync(coro: Any) -> Any:
@@ -116,6 +126,15 @@ class BaseOrchestrator:
                             f"{type(options).__name__}; build one with OrchestrationConfig(...)")
         if tool_options is not None and not isinstance(tool_options, dict):
             raise TypeError(f"tool_options must be a dict, got {type(tool_options).__name__}")
+        token = _CALLED_AT.set(time.monotonic())  # timeout_ms counts from here
+        try:
+            return await self._run(request, tool_name, tool_options, options, on_event)
+        finally:
+            _CALLED_AT.reset(token)
+
+    async def _run(self, request: dict[str, Any] | str, tool_name: str | None,
+                   tool_options: dict[str, Any] | None, options: OrchestrationConfig | None,
+                   on_event: EventCallback | None) -> OrchestrationOutput:
         payload = copy.deepcopy(normalise_request(request))
         tool_options = copy.deepcopy(tool_options or {})
         base = options or OrchestrationConfig()
@@ -124,6 +143,11 @@ class BaseOrchestrator:
             "request_id": base.request_id or tool_options.get("request_id") or uuid.uuid4().hex,
             "metadata": dict(base.metadata),
         })
+        for field_name in ("trace_id", "request_id"):  # they travel as HTTP headers
+            problem = header_value_problem(getattr(cfg, field_name))
+            if problem:
+                raise ValueError(f"{field_name} {problem}; it is sent as an HTTP header, so use "
+                                 "printable characters only (e.g. a uuid4 hex)")
         tool = None
         if tool_name is not None:  # unknown tool or bad request: ValueError before any run
             tool = resolve_tool(tool_name, self.registry)
@@ -164,28 +188,44 @@ class BaseOrchestrator:
     async def _execute(self, payload: dict[str, Any], tool_name: str | None, tool: Tool | None,
                        tool_options: dict[str, Any], cfg: OrchestrationConfig,
                        on_event: EventCallback | None) -> OrchestrationOutput:
-        if ephemeral_mode():  # Prefect is about to start its embedded server: patch it first
-            use_patched_ephemeral_server()
         session_id = uuid.uuid4().hex
         session = RunSession.create(cfg, registry=self.registry, on_event=on_event,
-                                    reliability=self.reliability_config, planner=self.planner)
+                                    reliability=self.reliability_config, planner=self.planner,
+                                    started=self._called_at())
         register_session(session_id, session)
         try:
             if tool is not None and cfg.eager_replicates:
                 _start_first_wave(session, payload, tool, tool_options, cfg)
-            with prefect_tags(*_run_tags(tool_name, cfg)), fast_http_api_clients():
-                async with shared_api_client() as shared:
-                    # with one client per loop, artifacts may still be in flight when the
-                    # flow returns (they overlap the final state write); awaited below
-                    session.defer_api_writes = shared
-                    state = await in_process_flow()(payload, tool_name, tool_options,
-                                                    cfg.to_parameters(), session_id,
-                                                    return_state=True)
+            flow_call = asyncio.ensure_future(
+                self._flow(session, session_id, payload, tool_name, tool_options, cfg))
+            state = await bounded(flow_call, session, cfg)
         finally:
             pop_session(session_id)
             await discard_eager_calls(session)
             await session.finish_deferred_writes()
-        return await _output_from_state(state)
+        output = await _output_from_state(state, session)
+        apply_ledger(output, session.ledger)  # discarded eager calls have settled by now
+        return output
+
+    @staticmethod
+    async def _flow(session: RunSession, session_id: str, payload: dict[str, Any],
+                    tool_name: str | None, tool_options: dict[str, Any],
+                    cfg: OrchestrationConfig) -> Any:
+        """Server start-up (first run of a process) and the flow run; ``bounded`` times it."""
+        if ephemeral_mode():  # off the loop, so timeouts and cancellation still work
+            await start_ephemeral_server()
+        install_console_filter()
+        with prefect_tags(*_run_tags(tool_name, cfg)), fast_http_api_clients():
+            async with shared_api_client() as shared:
+                # with one client per loop, artifacts may still be in flight when the
+                # flow returns (they overlap the final state write); awaited below
+                session.defer_api_writes = shared
+                return await in_process_flow()(payload, tool_name, tool_options,
+                                               cfg.to_parameters(), session_id,
+                                               return_state=True)
+
+    def _called_at(self) -> float | None:
+        return _CALLED_AT.get()
 
 
 def _start_first_wave(session: RunSession, payload: dict[str, Any], tool: Tool,
@@ -194,12 +234,17 @@ def _start_first_wave(session: RunSession, payload: dict[str, Any], tool: Tool,
         start_eager_replicates(session, tool, payload, tool_options, cfg)
 
 
-async def _output_from_state(state: Any) -> OrchestrationOutput:
+async def _output_from_state(state: Any, session: RunSession) -> OrchestrationOutput:
     if state.is_completed():
         return output_from_result(await state.result())
     data = await state.result(raise_on_failure=False)
     if isinstance(data, dict | str):
         return output_from_result(data)
+    if isinstance(data, BudgetExceeded):
+        partial = getattr(data, "partial_output", None)
+        if isinstance(partial, OrchestrationOutput):
+            apply_ledger(partial, session.ledger)
+        raise data
     if isinstance(data, BaseException):
         raise data
     raise RuntimeError(f"orchestration flow ended {state.type.value}: {state.message}")
