@@ -74,8 +74,12 @@ def _start_in_thread(done: concurrent.futures.Future[None]) -> None:
     try:
         use_patched_ephemeral_server()  # imports Prefect's server module: seconds of CPU
         from prefect.server.api.server import SubprocessASGIServer
+        from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
 
-        SubprocessASGIServer().start()  # blocks until /health answers (6-13 s on a fresh DB)
+        # blocks until /health answers (6-13 s on a fresh DB, more on a busy machine); the
+        # callers' own timeouts bound their wait, so allow a slow start its time
+        timeout = max(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value(), 90)
+        SubprocessASGIServer().start(timeout=timeout)
     except BaseException as exc:  # noqa: BLE001 - handed to every waiter
         done.set_exception(exc)
     else:
