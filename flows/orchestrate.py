@@ -30,6 +30,7 @@ from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.console import install_console_filter
 from steer_llm_sdk.errors import BudgetExceeded
 from steer_llm_sdk.output import OrchestrationOutput
+from steer_llm_sdk.providers.ledger import use_ledger
 
 
 def _flow_run_name() -> str:
@@ -101,7 +102,8 @@ async def orchestrate(
         # Run-level tags (tool, trace id, ...) stay on the flow run. Task runs must not inherit
         # them: Prefect acquires a tag concurrency lease per tagged task run (one API call each,
         # and a 503 + ~2 s client backoff whenever the SQLite server is busy).
-        with TagsContext(current_tags=set()):
+        # every provider call of the run records its usage in the session's ledger
+        with TagsContext(current_tags=set()), use_ledger(session.ledger):
             return await _run(session, session_id, request, tool, tool_options, cfg, logger)
     finally:
         if owns_session:
