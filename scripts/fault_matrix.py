@@ -43,8 +43,7 @@ from steer_llm_sdk.orchestration import BundleTool, Orchestrator, ToolRegistry  
 from steer_llm_sdk.providers import OpenAIProvider  # noqa: E402
 from steer_llm_sdk.reliability import get_breaker_registry  # noqa: E402
 from steer_llm_sdk.testing import SimulatorServer  # noqa: E402
-from steer_tools.bundle import ReplicateOutput  # noqa: E402
-from steer_tools.evidence import Usage  # noqa: E402
+from steer_tools.llm_bundle import LLMBundleTool  # noqa: E402
 
 CHAT = "/v1/chat/completions"
 MARK_START, MARK_END = "<!-- fault-matrix:start -->", "<!-- fault-matrix:end -->"
@@ -72,27 +71,36 @@ RANDOM_FAULTS = ["", "", "", "fail=1:503", "fail=2:503", "fail=1:429", "status=5
                  "hang=30", "status=400"]
 
 
+SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"},
+                                           "score": {"type": "number"}},
+          "required": ["answer", "score"]}
+
+
 class PerReplicateFaults(BundleTool):
-    """Each replicate asks for its own fault (``faults[replicate_id]``) via the model name."""
+    """Each replicate asks for its own fault (``faults[replicate_id]``) via the model name;
+    otherwise exactly ``LLMBundleTool`` with a JSON schema (one per fault, same provider)."""
 
     name = "faulty"
     eager_start = True
+    output_schema = SCHEMA
 
     def __init__(self, base_url: str, faults: dict[str, str]) -> None:
         self.llm = OpenAIProvider(api_key="sk-sim", base_url=base_url)
         self.provider = self.llm.breaker_name
         self.faults = faults
+        self._tools: dict[str, LLMBundleTool] = {}
+
+    def _tool(self, fault: str) -> LLMBundleTool:
+        if fault not in self._tools:
+            model = "openai:gpt-4o-mini" + (f"+{fault}" if fault else "")
+            self._tools[fault] = LLMBundleTool(
+                name=self.name, model=model, system="Answer.", user_template="{query}",
+                output_schema=SCHEMA, provider=self.llm)
+        return self._tools[fault]
 
     async def run_replicate(self, request: dict[str, Any], seed: int, context: Any) -> Any:
-        fault = self.faults.get(context.replicate_id, "")
-        model = "gpt-4o-mini" + (f"+{fault}" if fault else "")
-        done = await self.llm.complete(
-            [{"role": "user", "content": request["query"]}], model, seed=seed,
-            trace_id=context.trace_id, request_id=context.request_id,
-            replicate_id=context.replicate_id, deadline=context.deadline_monotonic)
-        data: Any = done.content
-        return ReplicateOutput(data=data, usage=Usage(**done.usage), cost_usd=done.cost_usd,
-                               model=done.model)
+        tool = self._tool(self.faults.get(context.replicate_id, ""))
+        return await tool.run_replicate(request, seed, context)
 
 
 def orchestrator(tool: BundleTool) -> Orchestrator:
@@ -163,7 +171,7 @@ async def random_runs(sim: SimulatorServer, runs: int, seed: int) -> list[str]:
     plans = []
     for i in range(runs):
         faults = {f"r{j + 1}": rng.choice(RANDOM_FAULTS) for j in range(3)}
-        extra = {"timeout_ms": 6000, "per_agent_timeout_ms": 1500,
+        extra = {"timeout_ms": 15000, "per_agent_timeout_ms": 1000,
                  "trace_id": f"{seed:04d}{i:04d}{os.urandom(4).hex()}"}
         plans.append((faults, extra))
     rows: list[dict[str, Any]] = []
@@ -183,8 +191,8 @@ async def random_runs(sim: SimulatorServer, runs: int, seed: int) -> list[str]:
         statuses[row["status"]] = statuses.get(row["status"], 0) + 1
     walls = sorted(r["wall_s"] for r in rows)
     lines = [f"Random-fault run: {runs} orchestrations (seed {seed}, 5 at a time, k=3, each "
-             f"replicate drawing from {len(RANDOM_FAULTS)} faults, timeout_ms=6000, "
-             "per_agent_timeout_ms=1500, default retries and shared breakers).", "",
+             f"replicate drawing from {len(RANDOM_FAULTS)} faults, timeout_ms=15000, "
+             "per_agent_timeout_ms=1000, default retries and shared breakers).", "",
              "| hangs | unclassified errors | runs whose reported tokens differ from the "
              "simulator's | run statuses | unaccounted calls | wall p50 / max (s) |",
              "|---|---|---|---|---|---|",

@@ -199,10 +199,17 @@ class BaseOrchestrator:
             flow_call = asyncio.ensure_future(
                 self._flow(session, session_id, payload, tool_name, tool_options, cfg))
             state = await bounded(flow_call, session, cfg)
+        except BudgetExceeded as stop:  # timeout_ms passed before the flow could stop itself
+            state = stop
         finally:
             pop_session(session_id)
             await discard_eager_calls(session)
             await session.finish_deferred_writes()
+        if isinstance(state, BudgetExceeded):
+            partial = getattr(state, "partial_output", None)
+            if isinstance(partial, OrchestrationOutput):
+                apply_ledger(partial, session.ledger)  # cancelled calls have settled by now
+            raise state
         output = await _output_from_state(state, session)
         apply_ledger(output, session.ledger)  # discarded eager calls have settled by now
         return output

@@ -11,10 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).parent / "scripts" / "cold_concurrency.py"
 ROOT = Path(__file__).parents[2]
 
 
+@pytest.mark.timeout(300)  # 37 first runs and a server start, on a shared 2-core machine
 def test_concurrent_first_runs_in_a_fresh_process_all_succeed(llm_simulator):
     llm_simulator.reset()
     proc = subprocess.run([sys.executable, str(SCRIPT), llm_simulator.base_url],
