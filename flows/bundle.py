@@ -39,9 +39,9 @@ def error_info(exc: BaseException) -> dict[str, Any]:
     TaskRunTimeoutError -> timeout, a tool's own exception -> unknown) is classified here."""
     if isinstance(exc, OrchestratorError):
         return exc.to_dict()
-    info = classify_exception(exc).to_dict()
-    info["type"] = type(exc).__name__
-    return info
+    classified = classify_exception(exc)
+    return {"type": type(exc).__name__, "message": str(exc) or repr(exc), "code": "error",
+            "is_retryable": classified.is_retryable, "category": classified.category}
 
 
 def _failed_replicate(rid: str, seed: int, exc: BaseException, elapsed_ms: float) -> Replicate:
