@@ -32,7 +32,7 @@ from steer_llm_sdk.reliability.breaker_state import BreakerWindow, current_retry
 from steer_llm_sdk.reliability.classification import (
     classify_exception,
     is_client_error,
-    is_local_error,
+    reached_provider,
 )
 
 
@@ -259,8 +259,9 @@ async def guarded_call(
     Raises ``CircuitOpenError`` (carrying the provider's last real error) without calling
     ``fn`` while open; waits for a half-open trial's outcome until ``wait_until`` (monotonic,
     None = as long as it takes). Any failure re-raises the original exception so the caller
-    can classify it. Cancellation and errors raised before the request left the process
-    (``is_local_error``) are neutral: they free the trial slot but count for nothing.
+    can classify it. Cancellation and errors that never reached the provider (an invalid
+    header value, bad arguments: ``reached_provider``) are neutral: they free the trial slot
+    but count for nothing.
     """
     if breaker is None:
         return await fn(*args, **kwargs)
@@ -271,7 +272,7 @@ async def guarded_call(
         result = await fn(*args, **kwargs)
     except BaseException as exc:
         if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt | SystemExit) or (
-                is_local_error(exc)):
+                not reached_provider(exc)):
             with breaker._lock:
                 window = window_of(breaker)
                 if window.trial is token:

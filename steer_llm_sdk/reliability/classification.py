@@ -24,7 +24,8 @@ try:  # openai>=3 talks HTTP through httpx2; older versions use httpx itself.
 except ImportError:  # pragma: no cover - depends on the installed openai
     _httpx2 = None
 
-__all__ = ["classify_exception", "is_client_error", "is_local_error", "parse_retry_after"]
+__all__ = ["classify_exception", "is_client_error", "is_local_error", "parse_retry_after",
+           "reached_provider"]
 
 # 4xx statuses that mean "the provider is fine, our request is not" - except 408/429, which
 # say the provider is slow or busy. These never trip a breaker and are never retried.
@@ -146,6 +147,18 @@ def is_local_error(exc: BaseException) -> bool:
             return True
         current, seen = current.__cause__ or current.__context__, seen + 1
     return False
+
+
+def reached_provider(exc: BaseException) -> bool:
+    """True when the failure says something about the provider: it answered (any HTTP
+    status, a malformed body) or talking to it failed (timeout, connection). False for errors
+    raised in our own process before or instead of a request (local protocol errors, a
+    TypeError from bad arguments, client-side validation): breakers ignore those."""
+    if is_local_error(exc):
+        return False
+    if _status_of(exc) is not None:
+        return True
+    return isinstance(exc, _TIMEOUT_TYPES + _NETWORK_TYPES + _DECODE_TYPES)
 
 
 def is_client_error(exc: BaseException) -> bool:

@@ -185,9 +185,15 @@ async def test_errors_raised_before_the_request_left_are_neutral(
         raise openai.APIConnectionError(request=httpx.Request("POST", "http://x")) from (
             httpx.LocalProtocolError("Illegal header value b'a\\r\\nb'"))
 
+    async def bad_arguments() -> str:  # client-side validation, before any request
+        provider.calls += 1
+        raise TypeError("create() got an unexpected keyword argument 'temprature'")
+
     for _ in range(5):
         with pytest.raises(openai.APIConnectionError):
             await guarded_call(breaker, bad_header)
+        with pytest.raises(TypeError):
+            await guarded_call(breaker, bad_arguments)
     assert breaker.current_state == "closed" and registry.listener.failures[breaker.name] == 0
 
 
