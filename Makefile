@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test e2e e2e-cluster bench lint clean
+.PHONY: demo test e2e e2e-cluster bench faults lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -30,6 +30,9 @@ e2e: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+faults: $(STAMP)
+	$(BIN)/python scripts/fault_matrix.py --write docs/reliability.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -34,7 +34,8 @@ def open_breaker_error(tool: Tool, cfg: OrchestrationConfig) -> CircuitOpenError
     registry = get_breaker_registry()
     if registry.effective_states().get(tool.provider) != "open":
         return None
-    return CircuitOpenError(tool.provider, registry.seconds_until_half_open(tool.provider))
+    return CircuitOpenError(tool.provider, registry.seconds_until_half_open(tool.provider),
+                            last_error=registry.last_error(tool.provider))
 
 
 async def run_tool_once(session: RunSession, session_id: str, tool: Tool,

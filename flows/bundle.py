@@ -22,6 +22,7 @@ from steer_llm_sdk.tasks.statistics import compute_statistics
 
 from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.errors import BudgetExceeded, OrchestratorError
+from steer_llm_sdk.reliability.classification import classify_exception
 from steer_tools.bundle import BundleOptions, BundleTool
 from steer_tools.evidence import EvidenceBundle, Replicate, ReplicateQuality
 from steer_tools.statistics import replicate_distance
@@ -36,10 +37,13 @@ class BundleRun:
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:
+    """Every failure gets a category: provider errors carry theirs, anything else (Prefect's
+    TaskRunTimeoutError -> timeout, a tool's own exception -> unknown) is classified here."""
     if isinstance(exc, OrchestratorError):
         return exc.to_dict()
+    classified = classify_exception(exc)
     return {"type": type(exc).__name__, "message": str(exc) or repr(exc), "code": "error",
-            "is_retryable": False}
+            "is_retryable": classified.is_retryable, "category": classified.category}
 
 
 def _failed_replicate(rid: str, seed: int, exc: BaseException, elapsed_ms: float) -> Replicate:
@@ -93,6 +97,7 @@ class BundleScheduler:
         self._distances: dict[tuple[str, str], float] = {}
         self.task = run_replicate.with_options(**session.task_options(cfg),
                                                **durable_task_options(session))
+        session.scheduler = self  # a time/budget stop hands back what finished (flows/partial)
 
     async def _one(self, index: int) -> None:
         rid, seed = f"r{index + 1}", self.seeds[index]

@@ -24,11 +24,15 @@ from steer_llm_sdk.flows.evidence import prefetch_previous, publish_evidence
 from steer_llm_sdk.flows.idempotent import run_with_claim
 from steer_llm_sdk.flows.labels import label_flow_run
 from steer_llm_sdk.flows.orphans import track_claim
+from steer_llm_sdk.flows.outputs import apply_ledger
+from steer_llm_sdk.flows.partial import attach_partial
 from steer_llm_sdk.tasks.runtime import RunSession, get_session, pop_session, register_session
 
 from steer_llm_sdk.config import OrchestrationConfig
+from steer_llm_sdk.console import install_console_filter
 from steer_llm_sdk.errors import BudgetExceeded
 from steer_llm_sdk.output import OrchestrationOutput
+from steer_llm_sdk.providers.ledger import use_ledger
 from steer_llm_sdk.validation import check_request
 from steer_tools.inputs import (
     check_config,
@@ -108,6 +112,7 @@ async def orchestrate(
     # Parameters of a deployed run come from whoever created it (REST, UI, an older
     # deployment's defaults): check them all now, so a bad one fails the run in its first
     # second with one message, before any provider call. In-process runs were checked by run().
+    install_console_filter()  # deployed runs too: one console line per failed replicate
     cfg = check_config(config)
     if session is None:
         check_deployed_parameters(request, tool, tool_options, cfg)
@@ -125,7 +130,8 @@ async def orchestrate(
         # Run-level tags (tool, trace id, ...) stay on the flow run. Task runs must not inherit
         # them: Prefect acquires a tag concurrency lease per tagged task run (one API call each,
         # and a 503 + ~2 s client backoff whenever the SQLite server is busy).
-        with TagsContext(current_tags=set()):
+        # every provider call of the run records its usage in the session's ledger
+        with TagsContext(current_tags=set()), use_ledger(session.ledger):
             run = functools.partial(_run, session, session_id, request, tool, tool_options,
                                     cfg, logger)
             if cfg.idempotency_key and session.claim is None:  # deployed, REST, scheduled
@@ -177,18 +183,19 @@ async def _run_body(session: RunSession, session_id: str, payload: dict[str, Any
         limit = float(cfg.timeout_ms or 0)
         actual = round((time.monotonic() - session.started) * 1000, 3)
         await emitter.emit("timeout", tool_name=tool, limit_ms=limit, elapsed_ms=actual)
-        raise BudgetExceeded("time", limit, actual,
-                             f"run exceeded timeout_ms={limit:g} (ran {actual:.0f} ms); "
-                             "raise OrchestrationConfig.timeout_ms or lower k") from exc
+        raise attach_partial(time_exceeded(limit, actual), session, cfg) from exc
     except asyncio.CancelledError:
         await emitter.emit("cancelled", tool_name=tool)
         raise
     except BudgetExceeded as exc:
         await emitter.emit("error", tool_name=tool, error=exc.to_dict())
-        raise
+        raise attach_partial(exc, session, cfg) from None
+    apply_ledger(output, session.ledger)
     output.elapsed_ms = round((time.monotonic() - started) * 1000, 3)
     exceeded = session.budget.first_exceeded(inclusive=False)
     if exceeded is not None:
+        if output.status == "succeeded":  # complete, but over budget: partial by definition
+            output.status = "partial"
         exceeded.partial_output = output  # type: ignore[attr-defined]
         await emitter.emit("error", tool_name=output.metadata.get("tool_name"),
                            error=exceeded.to_dict())
@@ -217,6 +224,12 @@ async def _run_body(session: RunSession, session_id: str, payload: dict[str, Any
         return Failed(message=_failure_message(output),  # type: ignore[return-value]
                       data=output.model_dump(mode="json"))
     return output.model_dump_json()
+
+
+def time_exceeded(limit_ms: float, actual_ms: float) -> BudgetExceeded:
+    return BudgetExceeded("time", limit_ms, actual_ms,
+                          f"run exceeded timeout_ms={limit_ms:g} (ran {actual_ms:.0f} ms); "
+                          "raise OrchestrationConfig.timeout_ms or lower k")
 
 
 def _failure_message(output: OrchestrationOutput) -> str:

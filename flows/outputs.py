@@ -109,3 +109,21 @@ def failed_output(tool_name: str, error: dict[str, Any], elapsed_ms: float) -> O
         status="failed",
         errors={tool_name: error},
     )
+
+
+def apply_ledger(out: OrchestrationOutput, ledger: Any) -> None:
+    """Usage and cost are what every provider call reported (the run's CallLedger), not only
+    the replicates that made it into the bundle; the difference shows in cost_breakdown as
+    ``other_calls``. Runs whose tools never called a provider keep the replicates' sums."""
+    summary = ledger.summary()
+    out.metadata["unaccounted_calls"] = summary["unaccounted_calls"]
+    if summary["calls"] == 0:
+        return
+    out.metadata["provider_calls"] = summary["calls"]
+    out.usage = ledger.usage()
+    out.cost_usd = summary["cost_usd"]
+    breakdown = {k: v for k, v in out.cost_breakdown.items() if k != "other_calls"}
+    other = round(out.cost_usd - sum(breakdown.values()), 10)
+    if other > 0:
+        breakdown["other_calls"] = other
+    out.cost_breakdown = breakdown

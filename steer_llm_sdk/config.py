@@ -101,14 +101,17 @@ BreakerCallback = Callable[[Any], Any]
 class CircuitBreakerConfig(InputModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    failure_threshold: int = Field(5, ge=1, description="Consecutive failures that open it.")
+    failure_threshold: int = Field(
+        5, ge=1, description="Sustained failures (last attempts of a retry policy; concurrent "
+        "failures count once) within the last window_size calls that open it, when they are "
+        "at least half of those calls. See docs/reliability.md.")
     reset_timeout_s: float = Field(30.0, gt=0, description="Seconds open before half-open.",
                                    validation_alias=AliasChoices("reset_timeout_s", "timeout"))
     success_threshold: int = Field(1, ge=1, description="Successes in half-open to close.")
+    window_size: int | None = Field(
+        None, ge=1, description="Recent calls the failure rate is computed over; default "
+        "2 x failure_threshold (never less than failure_threshold).")
     enabled: bool = True
-    window_size: float | None = Field(
-        None, gt=0, description="Seconds of history the failure count covers (0.3.2 field)."
-    )
     half_open_requests: int = Field(1, ge=1, description="Trial calls admitted when half-open.")
     on_open: BreakerCallback | None = Field(
         None, exclude=True, description="Called with the breaker when it opens (sync or async)."

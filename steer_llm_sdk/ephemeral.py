@@ -21,10 +21,13 @@ start` runs, as the CLI does (steer_llm_sdk.local_server; STEER_DISCOVER_SERVER=
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import os
 import subprocess
 import sys
+import threading
 from typing import Any
 
 _APPLIED = False
@@ -141,3 +144,44 @@ def _refresh_prefect_settings() -> None:
         refresh()
     else:  # older Prefect 3: the same step by hand
         prefect.context.GLOBAL_SETTINGS_CONTEXT = prefect.context.root_settings_context()
+_START: concurrent.futures.Future[None] | None = None
+_START_LOCK = threading.Lock()
+
+
+def _start_in_thread(done: concurrent.futures.Future[None]) -> None:
+    try:
+        use_patched_ephemeral_server()  # imports Prefect's server module: seconds of CPU
+        from prefect.server.api.server import SubprocessASGIServer
+        from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+
+        # blocks until /health answers (6-13 s on a fresh DB, more on a busy machine); the
+        # callers' own timeouts bound their wait, so allow a slow start its time
+        timeout = max(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value(), 90)
+        SubprocessASGIServer().start(timeout=timeout)
+    except BaseException as exc:  # noqa: BLE001 - handed to every waiter
+        done.set_exception(exc)
+    else:
+        done.set_result(None)
+
+
+async def start_ephemeral_server() -> None:
+    """Start the embedded server (once per process) on a worker thread and wait for it.
+
+    Prefect starts it synchronously inside the first API call, on the event loop: nothing
+    else on that loop runs for 6-13 s, so neither ``timeout_ms`` nor cancelling ``run()``
+    could take effect, and concurrent first runs from several threads raced (Prefect marks
+    the server running before it answers). Awaiting it here keeps the loop free: a waiter
+    can time out or be cancelled at once while the start goes on for the next run.
+    """
+    global _START
+    with _START_LOCK:
+        if _START is None or (_START.done() and _START.exception() is not None):
+            _START = concurrent.futures.Future()
+            _START.set_running_or_notify_cancel()  # no waiter can cancel it for the others
+            threading.Thread(target=_start_in_thread, args=(_START,), daemon=True,
+                             name="steer-prefect-server-start").start()
+        started = _START
+    if not started.done():
+        await asyncio.shield(asyncio.wrap_future(started))
+    else:
+        started.result()

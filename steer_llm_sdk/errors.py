@@ -180,14 +180,29 @@ class ProviderError(OrchestratorError):
 
 
 class CircuitOpenError(ProviderError):
-    def __init__(self, provider: str, reopens_in_s: float):
+    """``last_error`` is the provider's last real error (category, status_code, message): an
+    open breaker is a consequence, the cause must stay visible."""
+
+    def __init__(self, provider: str, reopens_in_s: float,
+                 last_error: dict[str, Any] | None = None):
         self.reopens_in_s = reopens_in_s
+        self.last_error = dict(last_error) if last_error else None
+        cause = ""
+        if self.last_error:
+            status = self.last_error.get("status_code")
+            cause = (f" Last provider error: {self.last_error.get('category')}"
+                     f"{f' (HTTP {status})' if status else ''}: "
+                     f"{self.last_error.get('message')}")
         super().__init__(
             f"circuit breaker for provider {provider!r} is open after repeated failures; "
             f"failing fast. It half-opens in {max(reopens_in_s, 0):.1f}s. Configure fallbacks "
-            "or wait.",
+            f"or wait.{cause}",
             category="circuit_open", provider=provider, is_retryable=False,
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "reopens_in_s": round(self.reopens_in_s, 3),
+                "last_error": self.last_error}
 
 
 class RetryAfterTooLong(ProviderError):

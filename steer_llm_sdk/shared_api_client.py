@@ -10,6 +10,11 @@ call.
 The client is closed when the loop shuts down: it is held by an async generator, and
 ``asyncio.run`` (like any loop closed through ``shutdown_asyncgens``) closes every async
 generator it started while the loop can still await. Opt out with STEER_SHARED_API_CLIENT=0.
+
+A loop's client is created once, under a per-loop lock, and never replaced while open: the
+first runs of a fresh loop (``asyncio.gather`` of many) used to race here, each built its own
+client, the last one won the slot, and the losers' owner generators were garbage-collected,
+which closed clients that their runs were still using ("the client has been closed").
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import threading
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,6 +32,11 @@ from typing import Any
 _BY_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, tuple[Any, Any]]] = (
     weakref.WeakKeyDictionary()
 )
+# loop -> the lock its first runs take to create the client (one creator per loop)
+_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+_DICT_LOCK = threading.Lock()  # the dicts above are shared by every thread's loop
 
 
 def _enabled() -> bool:
@@ -56,15 +67,30 @@ async def _owner(context: Any) -> AsyncIterator[Any]:
         await context.client.__aexit__(None, None, None)
 
 
+def _held(loop: asyncio.AbstractEventLoop, key: str) -> Any:
+    with _DICT_LOCK:
+        held = _BY_LOOP.get(loop, {}).get(key)
+    return held[0] if held is not None and not held[0].client._closed else None
+
+
 async def _client_context() -> Any:
+    loop = asyncio.get_running_loop()
+    key = _settings_key()
+    context = _held(loop, key)
+    if context is not None:
+        return context
+    with _DICT_LOCK:
+        lock = _LOCKS.setdefault(loop, asyncio.Lock())
+    async with lock:  # the first runs of a loop wait for one creator instead of racing
+        context = _held(loop, key)
+        if context is None:
+            context = await _create(loop, key)
+    return context
+
+
+async def _create(loop: asyncio.AbstractEventLoop, key: str) -> Any:
     from prefect.context import AsyncClientContext
 
-    loop = asyncio.get_running_loop()
-    per_loop = _BY_LOOP.setdefault(loop, {})
-    key = _settings_key()
-    held = per_loop.get(key)
-    if held is not None and not held[0].client._closed:
-        return held[0]
     context = AsyncClientContext()
     await context.client.__aenter__()
     try:
@@ -74,7 +100,9 @@ async def _client_context() -> Any:
         raise
     owner = _owner(context)
     await owner.__anext__()
-    per_loop[key] = (context, owner)
+    with _DICT_LOCK:
+        # only a closed client is ever replaced here; its owner closing it again is harmless
+        _BY_LOOP.setdefault(loop, {})[key] = (context, owner)
     return context
 
 

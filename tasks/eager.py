@@ -20,6 +20,8 @@ from typing import Any
 from steer_llm_sdk.tasks.runtime import BudgetTracker
 
 from steer_llm_sdk.config import OrchestrationConfig
+from steer_llm_sdk.providers.ledger import use_ledger
+from steer_llm_sdk.reliability.breaker_state import retry_pending
 from steer_tools.bundle import BundleTool, ReplicateContext
 
 logger = logging.getLogger("steer_llm_sdk.eager")
@@ -81,13 +83,16 @@ def start_eager_replicates(session: Any, tool: BundleTool, request: dict[str, An
         {k: v for k, v in tool_options.items() if k != "fallback_tools"}, cfg)
     wave = [(rid, seed) for rid, seed in first_wave(tool, options, cfg, session.budget.limits)
             if rid not in skip]
+    pending = session.task_options(cfg)["retries"] > 0  # attempt 1: a retry follows a failure
     for replicate_id, seed in wave:
         context = replicate_context(session, tool, replicate_id, seed, options, attempt=1)
-        task = asyncio.ensure_future(_timed(tool.run_replicate(request, seed, context)))
+        with retry_pending(pending), use_ledger(session.ledger):  # copied into the task
+            task = asyncio.ensure_future(_timed(tool.run_replicate(request, seed, context)))
         task.add_done_callback(_retrieve)  # an unadopted failure is not "never retrieved"
         session.eager[replicate_id] = EagerCall(tool.name, seed, request, options,
                                                 time.perf_counter(), task)
     if wave:
+        session.eager_tool = tool
         logger.debug("eager first wave for %s: %s", tool.name, [r for r, _ in wave])
 
 

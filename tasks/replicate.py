@@ -15,6 +15,8 @@ from prefect.context import TaskRunContext
 from steer_llm_sdk.tasks.eager import replicate_context, take_eager_call
 from steer_llm_sdk.tasks.runtime import get_session
 
+from steer_llm_sdk.providers.ledger import use_ledger
+from steer_llm_sdk.reliability.breaker_state import retry_pending
 from steer_tools.bundle import BundleTool, ReplicateOutput
 from steer_tools.evidence import Replicate
 
@@ -22,6 +24,11 @@ from steer_tools.evidence import Replicate
 def _attempt() -> int:
     ctx = TaskRunContext.get()
     return ctx.task_run.run_count if ctx and ctx.task_run else 1
+
+
+def _retries() -> int:
+    ctx = TaskRunContext.get()
+    return int(getattr(ctx.task, "retries", 0) or 0) if ctx else 0
 
 
 @task(
@@ -56,8 +63,17 @@ async def run_replicate(
     else:
         context = replicate_context(session, tool, replicate_id, seed, options, attempt)
         started = time.perf_counter()
-        raw = await tool.run_replicate(request, seed, context)
+        # breakers count a failure only when no retry is left for it (breaker_state)
+        with retry_pending(attempt <= _retries()), use_ledger(session.ledger):
+            raw = await tool.run_replicate(request, seed, context)
         elapsed_ms = (time.perf_counter() - started) * 1000
+    return to_replicate(tool, replicate_id, seed, raw, elapsed_ms, bundle_options)
+
+
+def to_replicate(tool: BundleTool, replicate_id: str, seed: int, raw: Any, elapsed_ms: float,
+                 bundle_options: Any) -> Replicate:
+    """What ``run_replicate`` returned -> a validated Replicate (also used for eager answers
+    handed back by a stopped run)."""
     output = raw if isinstance(raw, ReplicateOutput) else ReplicateOutput(data=raw)
     quality = output.quality or tool.validate_replicate(output.data, bundle_options)
     return Replicate(

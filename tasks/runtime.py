@@ -14,6 +14,7 @@ from typing import Any
 from steer_llm_sdk.config import CircuitBreakerConfig, OrchestrationConfig, ReliabilityConfig
 from steer_llm_sdk.errors import BudgetExceeded
 from steer_llm_sdk.events import EventEmitter
+from steer_llm_sdk.providers.ledger import CallLedger
 from steer_llm_sdk.reliability.retry import prefect_retry_options
 from steer_tools.evidence import Usage
 from steer_tools.registry import ToolRegistry, get_global_registry
@@ -66,6 +67,9 @@ class RunSession:
     run_key: str | None = None  # finished replicates persist under it (tasks/durable.py)
     claim: Any = None  # reliability.run_claims.RunClaim when this run owns an idempotency key
     resumed: list[str] = field(default_factory=list)  # replicate ids served from storage
+    ledger: CallLedger = field(default_factory=CallLedger)  # every provider call's usage
+    scheduler: Any = None  # the running flows.bundle.BundleScheduler (partial results)
+    eager_tool: Any = None  # the bundle tool of the eager first wave, if one was started
 
     def breaker_config_for(self, provider: str | None) -> CircuitBreakerConfig | None:
         if provider is None:
@@ -102,9 +106,11 @@ class RunSession:
         on_event: Any = None,
         reliability: ReliabilityConfig | None = None,
         planner: Any = None,
+        started: float | None = None,
     ) -> RunSession:
-        """The clock starts now: budgets and ``timeout_ms`` count from here."""
-        started = time.monotonic()
+        """The clock starts now (or at ``started``, when ``run()`` was called): budgets and
+        ``timeout_ms`` count from there."""
+        started = time.monotonic() if started is None else started
         return cls(
             registry=registry if registry is not None else get_global_registry(),
             emitter=EventEmitter(on_event, trace_id=cfg.trace_id or "",

@@ -4,9 +4,11 @@ turns its final state into an OrchestrationOutput (or the error the caller shoul
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 import hashlib
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -14,16 +16,17 @@ from prefect import tags as prefect_tags
 
 from steer_llm_sdk.api_tls import fast_http_api_clients
 from steer_llm_sdk.config import OrchestrationConfig, ReliabilityConfig
-from steer_llm_sdk.ephemeral import (
-    ephemeral_mode,
-    use_local_steer_server,
-    use_patched_ephemeral_server,
-)
+from steer_llm_sdk.console import install_console_filter
+from steer_llm_sdk.ephemeral import ephemeral_mode, start_ephemeral_server, use_local_steer_server
+from steer_llm_sdk.errors import BudgetExceeded
 from steer_llm_sdk.events import EventCallback
 from steer_llm_sdk.flows.attempts import open_breaker_error
 from steer_llm_sdk.flows.evidence import analysis_tag
 from steer_llm_sdk.flows.labels import wanted_tags
 from steer_llm_sdk.flows.orchestrate import in_process_flow
+from steer_llm_sdk.flows.outputs import apply_ledger
+from steer_llm_sdk.headers import header_value_problem
+from steer_llm_sdk.orchestration.deadline import bounded
 from steer_llm_sdk.output import OrchestrationOutput, output_from_result
 from steer_llm_sdk.reliability.idempotency import IdempotencyStore, make_idempotency_store
 from steer_llm_sdk.reliability.run_claims import RunClaim, claim_run
@@ -43,6 +46,9 @@ from steer_tools.inputs import (
 )
 from steer_tools.registry import ToolRegistry, get_global_registry
 from steer_tools.resolve import resolve_tool
+
+_CALLED_AT: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "steer_run_called_at", default=None)
 
 
 def run_coroutine_sync(coro: Any) -> Any:
@@ -128,6 +134,15 @@ class BaseOrchestrator:
         if options is not None and not isinstance(options, OrchestrationConfig):
             raise TypeError("options must be an OrchestrationConfig, got "
                             f"{type(options).__name__}; build one with OrchestrationConfig(...)")
+        token = _CALLED_AT.set(time.monotonic())  # timeout_ms counts from here
+        try:
+            return await self._run(request, tool_name, tool_options, options, on_event)
+        finally:
+            _CALLED_AT.reset(token)
+
+    async def _run(self, request: dict[str, Any] | str, tool_name: str | None,
+                   tool_options: dict[str, Any] | None, options: OrchestrationConfig | None,
+                   on_event: EventCallback | None) -> OrchestrationOutput:
         if on_event is not None and not callable(on_event):
             raise InputError("on_event", on_event, "None or a callable taking one "
                              "OrchestrationEvent (sync or async)")
@@ -142,6 +157,11 @@ class BaseOrchestrator:
             "request_id": base.request_id or tool_options.get("request_id") or uuid.uuid4().hex,
             "metadata": dict(base.metadata),
         })
+        for field_name in ("trace_id", "request_id"):  # they travel as HTTP headers
+            problem = header_value_problem(getattr(cfg, field_name))
+            if problem:
+                raise ValueError(f"{field_name} {problem}; it is sent as an HTTP header, so use "
+                                 "printable characters only (e.g. a uuid4 hex)")
         tool = None
         if tool_name is not None:  # unknown tool or bad request: ValueError before any run
             tool = resolve_tool(tool_name, self.registry)
@@ -180,11 +200,10 @@ class BaseOrchestrator:
                        tool_options: dict[str, Any], cfg: OrchestrationConfig,
                        on_event: EventCallback | None, claim: RunClaim | None = None,
                        ) -> OrchestrationOutput:
-        if ephemeral_mode() and use_local_steer_server() is None:
-            use_patched_ephemeral_server()  # Prefect is about to start its embedded server
         session_id = uuid.uuid4().hex
         session = RunSession.create(cfg, registry=self.registry, on_event=on_event,
-                                    reliability=self.reliability_config, planner=self.planner)
+                                    reliability=self.reliability_config, planner=self.planner,
+                                    started=self._called_at())
         if claim is not None:  # finished replicates persist under its key (tasks/durable.py)
             session.claim, session.run_key = claim, claim.key
         register_session(session_id, session)
@@ -194,19 +213,43 @@ class BaseOrchestrator:
             tags = _run_tags(tool_name, cfg)
             if tool is not None:  # the key drift compares by (flows/evidence.py)
                 tags.append(analysis_tag(tool.name, payload))
-            with prefect_tags(*tags), fast_http_api_clients():
-                async with shared_api_client() as shared:
-                    # with one client per loop, artifacts may still be in flight when the
-                    # flow returns (they overlap the final state write); awaited below
-                    session.defer_api_writes = shared
-                    state = await in_process_flow()(payload, tool_name, tool_options,
-                                                    cfg.to_parameters(), session_id,
-                                                    return_state=True)
+            flow_call = asyncio.ensure_future(
+                self._flow(session, session_id, payload, tool_name, tool_options, cfg, tags))
+            state = await bounded(flow_call, session, cfg)
+        except BudgetExceeded as stop:  # timeout_ms passed before the flow could stop itself
+            state = stop
         finally:
             pop_session(session_id)
             await discard_eager_calls(session)
             await session.finish_deferred_writes()
-        return await _output_from_state(state)
+        if isinstance(state, BudgetExceeded):
+            partial = getattr(state, "partial_output", None)
+            if isinstance(partial, OrchestrationOutput):
+                apply_ledger(partial, session.ledger)  # cancelled calls have settled by now
+            raise state
+        output = await _output_from_state(state, session)
+        apply_ledger(output, session.ledger)  # discarded eager calls have settled by now
+        return output
+
+    @staticmethod
+    async def _flow(session: RunSession, session_id: str, payload: dict[str, Any],
+                    tool_name: str | None, tool_options: dict[str, Any],
+                    cfg: OrchestrationConfig, tags: list[str]) -> Any:
+        """Server start-up (first run of a process) and the flow run; ``bounded`` times it."""
+        if ephemeral_mode() and use_local_steer_server() is None:
+            await start_ephemeral_server()  # off the loop: timeouts and cancellation still work
+        install_console_filter()
+        with prefect_tags(*tags), fast_http_api_clients():
+            async with shared_api_client() as shared:
+                # with one client per loop, artifacts may still be in flight when the
+                # flow returns (they overlap the final state write); awaited below
+                session.defer_api_writes = shared
+                return await in_process_flow()(payload, tool_name, tool_options,
+                                               cfg.to_parameters(), session_id,
+                                               return_state=True)
+
+    def _called_at(self) -> float | None:
+        return _CALLED_AT.get()
 
 
 async def _start_first_wave(session: RunSession, payload: dict[str, Any], tool: Tool,
@@ -217,12 +260,17 @@ async def _start_first_wave(session: RunSession, payload: dict[str, Any], tool: 
         start_eager_replicates(session, tool, payload, tool_options, cfg, skip=stored)
 
 
-async def _output_from_state(state: Any) -> OrchestrationOutput:
+async def _output_from_state(state: Any, session: RunSession) -> OrchestrationOutput:
     if state.is_completed():
         return output_from_result(await state.result())
     data = await state.result(raise_on_failure=False)
     if isinstance(data, dict | str):
         return output_from_result(data)
+    if isinstance(data, BudgetExceeded):
+        partial = getattr(data, "partial_output", None)
+        if isinstance(partial, OrchestrationOutput):
+            apply_ledger(partial, session.ledger)
+        raise data
     if isinstance(data, BaseException):
         raise data
     raise RuntimeError(f"orchestration flow ended {state.type.value}: {state.message}")

@@ -19,11 +19,13 @@ from urllib.parse import urlparse
 from openai import AsyncOpenAI
 
 from steer_llm_sdk.config import CircuitBreakerConfig
-from steer_llm_sdk.errors import BudgetExceeded, ProviderError
+from steer_llm_sdk.errors import BudgetExceeded, CircuitOpenError, ProviderError
+from steer_llm_sdk.headers import header_value_problem
+from steer_llm_sdk.providers.ledger import CallLedger, current_ledger
 from steer_llm_sdk.providers.models import Completion
 from steer_llm_sdk.providers.pricing import cost_usd
 from steer_llm_sdk.reliability.breakers import get_breaker_registry
-from steer_llm_sdk.reliability.classification import classify_exception
+from steer_llm_sdk.reliability.classification import classify_exception, is_local_error
 from steer_llm_sdk.reliability.rate_limits import provider_slot
 from steer_llm_sdk.reliability.retry import check_retry_after_budget
 from steer_llm_sdk.reliability.run_context import current_breaker_config
@@ -108,8 +110,16 @@ class OpenAIProvider:
             kwargs["max_tokens"] = max_tokens
         if response_format is not None:
             kwargs["response_format"] = response_format
-        headers = {k: v for k, v in {"X-Request-ID": request_id, "X-Trace-ID": trace_id,
-                                     "X-Replicate-ID": replicate_id}.items() if v}
+        names = {"X-Request-ID": ("request_id", request_id), "X-Trace-ID": ("trace_id", trace_id),
+                 "X-Replicate-ID": ("replicate_id", replicate_id)}
+        headers = {header: value for header, (_, value) in names.items() if value}
+        for header, (field_name, value) in names.items():
+            problem = header_value_problem(value) if value else None
+            if problem:  # before the breaker: the request never leaves, the provider is fine
+                raise ProviderError(
+                    f"{field_name} {problem}; it is sent as the {header} header. Use printable "
+                    "characters only (e.g. a uuid4 hex)", category="invalid_request",
+                    provider=self.breaker_name, is_retryable=False)
         timeout = timeout_s or self.timeout_s
         if deadline is not None:
             timeout = max(min(timeout, deadline - time.monotonic()), 0.001)
@@ -117,33 +127,44 @@ class OpenAIProvider:
                        or CircuitBreakerConfig())
         client = self._client()
         started = time.perf_counter()
+        ledger = current_ledger()
         try:
             # Shared rate/concurrency limits first (they only wait, bounded by the deadline;
             # BudgetExceeded propagates unclassified), then the endpoint's breaker.
             async with provider_slot(self.breaker_name, model, deadline):
                 response = await get_breaker_registry().call(
                     self.breaker_name, breaker_cfg, client.chat.completions.create,
+                    # a caller meeting a half-open breaker waits for the trial at most this long
+                    wait_until=time.monotonic() + timeout,
                     extra_headers=headers, timeout=timeout, **kwargs,
                 )
         except BudgetExceeded:
             raise
-        except Exception as exc:
+        except BaseException as exc:
+            _account_failure(ledger, exc)
+            if not isinstance(exc, Exception):
+                raise
             error = classify_exception(exc, provider=self.breaker_name)
-            logger.warning("%s call failed: %s trace_id=%s request_id=%s replicate=%s",
+            # INFO: the retry layer decides whether this attempt's failure matters; a replicate
+            # that finally fails gets one console line from its task run (console.py)
+            logger.info("%s call failed: %s trace_id=%s request_id=%s replicate=%s",
                            self.breaker_name, error.category, trace_id, request_id,
                            replicate_id)
             check_retry_after_budget(error, deadline)
             raise error from exc
-        return self._to_completion(response, model, started, trace_id, request_id)
+        completion = self._to_completion(response, model, started, trace_id, request_id)
+        if ledger is not None:
+            ledger.record(completion.usage, completion.cost_usd)
+        if completion.finish_reason == "content_filter":  # billed, and now accounted for
+            raise ProviderError(
+                f"{self.breaker_name} withheld the answer (finish_reason=content_filter); "
+                "rephrase the prompt", category="content_filter", provider=self.breaker_name)
+        return completion
 
     def _to_completion(self, response: Any, model: str, started: float,
                        trace_id: str | None, request_id: str | None) -> Completion:
         choice = response.choices[0] if response.choices else None
         finish = choice.finish_reason if choice else None
-        if finish == "content_filter":
-            raise ProviderError(
-                f"{self.breaker_name} withheld the answer (finish_reason=content_filter); "
-                "rephrase the prompt", category="content_filter", provider=self.breaker_name)
         usage = response.usage
         prompt = usage.prompt_tokens if usage else 0
         completion = usage.completion_tokens if usage else 0
@@ -158,3 +179,16 @@ class OpenAIProvider:
             cost_usd=cost_usd(model, prompt, completion),
             response_id=getattr(response, "id", None),
         )
+
+
+def _account_failure(ledger: CallLedger | None, exc: BaseException) -> None:
+    """A call that reached the provider but brought back no usage: an HTTP error answer is
+    known to cost nothing; anything else (timeout, dropped connection, malformed body,
+    cancellation in flight) may have been billed, so it is counted as unaccounted."""
+    if ledger is None or isinstance(exc, CircuitOpenError) or is_local_error(exc):
+        return
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        ledger.record({}, 0.0)
+    else:
+        ledger.record_unaccounted()

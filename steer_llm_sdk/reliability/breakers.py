@@ -1,5 +1,8 @@
 """Process-wide circuit breakers per provider endpoint, driven correctly from asyncio.
 
+When a breaker opens is decided by ``breaker_state`` (a sliding window that counts only
+sustained provider faults, so breakers compose with retries); this module drives it.
+
 pybreaker's ``call_async`` needs Tornado, and its ``calling()`` context manager neither limits
 half-open to one trial nor guards against late results of calls that started before the state
 changed (20 stale failures would re-open an already open breaker 20 times and keep pushing
@@ -16,6 +19,7 @@ import asyncio
 import logging
 import sys
 import threading
+import time
 import weakref
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
@@ -24,7 +28,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from steer_llm_sdk.config import CircuitBreakerConfig
 from steer_llm_sdk.errors import CircuitOpenError
-from steer_llm_sdk.reliability.classification import is_client_error
+from steer_llm_sdk.reliability.breaker_state import BreakerWindow, current_retry_pending
+from steer_llm_sdk.reliability.classification import (
+    classify_exception,
+    is_client_error,
+    reached_provider,
+)
 
 
 def _import_pybreaker() -> Any:
@@ -98,25 +107,23 @@ class BreakerStateCounter(pybreaker.CircuitBreakerListener):
         return [(old, new) for n, old, new in self.transitions if n == name]
 
 
-class _Gate:
-    """Per-breaker async bookkeeping pybreaker has no slot for: the in-flight half-open trial."""
-
-    __slots__ = ("trial",)
-
-    def __init__(self) -> None:
-        self.trial: object | None = None
+_windows: weakref.WeakKeyDictionary[pybreaker.CircuitBreaker, BreakerWindow] = (
+    weakref.WeakKeyDictionary()
+)
+_windows_lock = threading.Lock()
+_WAIT_SLICE_S = 0.02  # how often a caller waiting on a half-open trial looks again
 
 
-_gates: weakref.WeakKeyDictionary[pybreaker.CircuitBreaker, _Gate] = weakref.WeakKeyDictionary()
-_gates_lock = threading.Lock()
-
-
-def _gate(breaker: pybreaker.CircuitBreaker) -> _Gate:
-    with _gates_lock:
-        gate = _gates.get(breaker)
-        if gate is None:
-            gate = _gates[breaker] = _Gate()
-        return gate
+def window_of(breaker: pybreaker.CircuitBreaker, config: CircuitBreakerConfig | None = None
+              ) -> BreakerWindow:
+    """The breaker's ``BreakerWindow``; a foreign breaker gets one sized from its fail_max."""
+    with _windows_lock:
+        window = _windows.get(breaker)
+        if window is None:
+            threshold = config.failure_threshold if config else breaker.fail_max
+            size = (config.window_size if config else None) or 2 * threshold
+            window = _windows[breaker] = BreakerWindow(threshold, size)
+        return window
 
 
 def _reopens_in(breaker: pybreaker.CircuitBreaker) -> float:
@@ -140,9 +147,14 @@ def _trial_ttl(breaker: pybreaker.CircuitBreaker) -> float:
     return max(30.0, float(breaker.reset_timeout))
 
 
+class _TrialInFlight(Exception):
+    """Half-open and another caller's trial is deciding: wait for it (never escapes)."""
+
+
 def _admit(breaker: pybreaker.CircuitBreaker, fn: Callable[..., Any], args: Any,
-           kwargs: Any, token: object) -> Any:
-    """Decide, synchronously, whether this call may run; return the state object it ran under.
+           kwargs: Any, token: object) -> tuple[Any, int]:
+    """Decide, synchronously, whether this call may run; return the state object it ran under
+    and its admission time on the window's clock.
 
     Mirrors ``CircuitOpenState.before_call`` (open until ``opened_at + reset_timeout``, then
     half-open) but admits exactly one trial while half-open instead of serialising every call.
@@ -150,55 +162,104 @@ def _admit(breaker: pybreaker.CircuitBreaker, fn: Callable[..., Any], args: Any,
     name = breaker.name or "?"
     with breaker._lock:
         state = breaker.state  # re-syncs the cached state object with (possibly shared) storage
-        gate = _gate(breaker)
+        window = window_of(breaker)
         if state.name == pybreaker.STATE_OPEN:
             remaining = _reopens_in(breaker)
             if remaining > 0:
-                raise CircuitOpenError(name, remaining)
+                raise CircuitOpenError(name, remaining, last_error=window.last_error)
             breaker.half_open()
             state = breaker.state
         is_trial = state.name == pybreaker.STATE_HALF_OPEN
-        if is_trial and gate.trial is not None:
-            raise CircuitOpenError(name, 0.0)  # another call's trial is in flight; it decides
+        if is_trial and window.trial is not None:
+            raise _TrialInFlight
         if is_trial and not _shared().acquire_trial(name, _trial_ttl(breaker)):
-            raise CircuitOpenError(name, 0.0)  # another process's trial decides (shared store)
+            raise _TrialInFlight  # another process's trial decides (shared store): wait for it
         for listener in breaker.listeners:
             listener.before_call(breaker, fn, *args, **kwargs)
         if is_trial:
-            gate.trial = token
-        return state
+            window.trial = token
+        return state, window.tick()
+
+
+def _error_summary(exc: BaseException) -> dict[str, Any]:
+    error = classify_exception(exc)
+    return {"category": str(error.category), "status_code": error.status_code,
+            "message": str(error)[:300]}
 
 
 def _settle(breaker: pybreaker.CircuitBreaker, admitted: Any, token: object,
-            exc: BaseException | None) -> None:
-    """Record the outcome in pybreaker's state/storage, unless the state moved on meanwhile.
+            admitted_at: int, pending: bool, exc: BaseException | None) -> None:
+    """Record the outcome, unless the state moved on meanwhile.
 
     A result from a call admitted under an older state says nothing about the current one (the
     breaker already opened, or a newer trial is deciding), so it only reaches the listeners.
+    In closed state the window decides (breaker_state); half-open keeps pybreaker's rule: a
+    trial failure re-opens, ``success_threshold`` trial successes close.
     """
     with breaker._lock:
-        gate = _gate(breaker)
-        if gate.trial is token:
-            gate.trial = None
+        window = window_of(breaker)
+        if window.trial is token:
+            window.trial = None
             _shared().release_trial(breaker.name or "?")
+        provider_fault = exc is not None and breaker.is_system_error(exc)
+        if provider_fault:
+            window.last_error = _error_summary(exc)
         if breaker.state is not admitted:
             for listener in breaker.listeners:
                 if exc is None:
                     listener.success(breaker)
-                elif breaker.is_system_error(exc):
+                elif provider_fault:
                     listener.failure(breaker, exc)
             return
-        if exc is None:
-            admitted._handle_success()
+        if admitted.name == pybreaker.STATE_HALF_OPEN:
+            _settle_trial(breaker, admitted, window, exc)
             return
+        if not provider_fault:  # success, or the provider rightly refused our request
+            window.record_success()
+            admitted._handle_success()  # resets pybreaker's consecutive counter; notifies
+            return
+        for listener in breaker.listeners:
+            listener.failure(breaker, exc)
+        verdict = window.record_failure(admitted_at, pending)
+        if verdict != "ignored":
+            breaker._state_storage.increment_counter()  # recorded failures, for observers
+        if verdict == "open":
+            window.reset()
+            breaker.open()
+
+
+def _settle_trial(breaker: pybreaker.CircuitBreaker, admitted: Any, window: BreakerWindow,
+                  exc: BaseException | None) -> None:
+    if exc is None or not breaker.is_system_error(exc):
+        admitted._handle_success()
+        if breaker.current_state == pybreaker.STATE_CLOSED:
+            window.reset()
+        return
+    try:
+        # Counts the failure and re-opens; pybreaker signals that by raising (exc or
+        # CircuitBreakerError): guarded_call re-raises the original exception either way.
+        admitted._handle_error(exc, reraise=False)
+    except BaseException as raised:
+        if raised is not exc and not isinstance(raised, pybreaker.CircuitBreakerError):
+            raise  # a listener bug; pybreaker's own call() would surface it too
+    window.reset()
+
+
+async def _admit_or_wait(breaker: pybreaker.CircuitBreaker, fn: Callable[..., Any], args: Any,
+                         kwargs: Any, token: object, wait_until: float | None
+                         ) -> tuple[Any, int]:
+    """Admit the call; while another caller's half-open trial decides, wait for its outcome
+    (until ``wait_until``, a monotonic time) instead of failing: the trial either closes the
+    breaker (everyone proceeds) or re-opens it (everyone fails fast with the real cause)."""
+    while True:
         try:
-            # Counts the failure (or, for excluded errors, a success) and may trip the breaker;
-            # on a trip pybreaker raises CircuitBreakerError or re-raises exc. That is only its
-            # trip signal: guarded_call re-raises the original exception either way.
-            admitted._handle_error(exc, reraise=False)
-        except BaseException as raised:
-            if raised is not exc and not isinstance(raised, pybreaker.CircuitBreakerError):
-                raise  # a listener bug; pybreaker's own call() would surface it too
+            return _admit(breaker, fn, args, kwargs, token)
+        except _TrialInFlight:
+            left = None if wait_until is None else wait_until - time.monotonic()
+            if left is not None and left <= 0:
+                raise CircuitOpenError(breaker.name or "?", 0.0,
+                                       last_error=window_of(breaker).last_error) from None
+            await asyncio.sleep(_WAIT_SLICE_S if left is None else min(_WAIT_SLICE_S, left))
 
 
 async def guarded_call(
@@ -206,33 +267,39 @@ async def guarded_call(
     fn: Callable[..., Awaitable[T]],
     /,
     *args: Any,
+    wait_until: float | None = None,
     **kwargs: Any,
 ) -> T:
     """Await ``fn(*args, **kwargs)`` under ``breaker``; ``None`` means breakers are disabled.
 
-    Raises ``CircuitOpenError`` without calling ``fn`` while open (or while another coroutine's
-    half-open trial is in flight). Any failure re-raises the original exception so the caller
-    can classify it. Cancellation is neutral: it frees the trial slot but counts for nothing.
+    Raises ``CircuitOpenError`` (carrying the provider's last real error) without calling
+    ``fn`` while open; waits for a half-open trial's outcome until ``wait_until`` (monotonic,
+    None = as long as it takes). Any failure re-raises the original exception so the caller
+    can classify it. Cancellation and errors that never reached the provider (an invalid
+    header value, bad arguments: ``reached_provider``) are neutral: they free the trial slot
+    but count for nothing.
     """
     if breaker is None:
         return await fn(*args, **kwargs)
     token = object()
-    admitted = _admit(breaker, fn, args, kwargs, token)
+    pending = current_retry_pending()
+    admitted, admitted_at = await _admit_or_wait(breaker, fn, args, kwargs, token, wait_until)
     try:
         result = await fn(*args, **kwargs)
-    except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
-        with breaker._lock:
-            gate = _gate(breaker)
-            if gate.trial is token:
-                gate.trial = None
-                _shared().release_trial(breaker.name or "?")
-        raise
     except BaseException as exc:
+        if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt | SystemExit) or (
+                not reached_provider(exc)):
+            with breaker._lock:
+                window = window_of(breaker)
+                if window.trial is token:
+                    window.trial = None
+                    _shared().release_trial(breaker.name or "?")
+            raise
         tb = exc.__traceback__  # pybreaker's internal re-raise would append its own frames
-        _settle(breaker, admitted, token, exc)
+        _settle(breaker, admitted, token, admitted_at, pending, exc)
         exc.with_traceback(tb)
         raise
-    _settle(breaker, admitted, token, None)
+    _settle(breaker, admitted, token, admitted_at, pending, None)
     return result
 
 
@@ -259,7 +326,7 @@ class BreakerRegistry:
             breaker = self._breakers.get(provider)
             if breaker is None:
                 breaker = pybreaker.CircuitBreaker(
-                    fail_max=config.failure_threshold,
+                    fail_max=config.failure_threshold,  # the window (breaker_state) decides
                     reset_timeout=config.reset_timeout_s,
                     success_threshold=config.success_threshold,
                     exclude=[is_client_error],
@@ -269,13 +336,21 @@ class BreakerRegistry:
                     state_storage=_shared().storage_for(provider, config.reset_timeout_s),
                 )
                 self._breakers[provider] = breaker
+                window_of(breaker, config)
             return breaker
 
     async def call(self, provider: str, config: CircuitBreakerConfig,
-                   fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
+                   fn: Callable[..., Awaitable[T]], /, *args: Any,
+                   wait_until: float | None = None, **kwargs: Any) -> T:
         """``guarded_call`` through the provider's breaker, or straight through if disabled."""
         breaker = self.get(provider, config) if config.enabled else None
-        return await guarded_call(breaker, fn, *args, **kwargs)
+        return await guarded_call(breaker, fn, *args, wait_until=wait_until, **kwargs)
+
+    def last_error(self, provider: str) -> dict[str, Any] | None:
+        """The provider's last real error seen by its breaker (category, status, message)."""
+        with self._lock:
+            breaker = self._breakers.get(provider)
+        return None if breaker is None else window_of(breaker).last_error
 
     def states(self) -> dict[str, str]:
         """Provider -> "closed" | "open" | "half_open", as stored (open stays "open" until a
@@ -322,7 +397,7 @@ class BreakerRegistry:
                     breaker.close()
                 breaker._state_storage.reset_counter()
                 breaker._state_storage.reset_success_counter()
-                _gate(breaker).trial = None
+                window_of(breaker).reset()
 
     def clear(self) -> None:
         """Forget every breaker, so the next ``get`` applies a new config (tests use this)."""

@@ -24,7 +24,8 @@ try:  # openai>=3 talks HTTP through httpx2; older versions use httpx itself.
 except ImportError:  # pragma: no cover - depends on the installed openai
     _httpx2 = None
 
-__all__ = ["classify_exception", "is_client_error", "parse_retry_after", "user_advice"]
+__all__ = ["classify_exception", "is_client_error", "is_local_error", "parse_retry_after",
+           "reached_provider", "user_advice"]
 
 # 4xx statuses that mean "the provider is fine, our request is not" - except 408/429, which
 # say the provider is slow or busy. These never trip a breaker and are never retried.
@@ -47,7 +48,14 @@ _NETWORK_TYPES: tuple[type[BaseException], ...] = (
 _DECODE_TYPES: tuple[type[BaseException], ...] = (
     openai.APIResponseValidationError, json.JSONDecodeError, httpx.DecodingError,
 )
+# raised by the HTTP client before a byte left the process (an invalid header value, a bad
+# URL): our request's fault, never the provider's (Envoy calls these local-origin errors)
+_LOCAL_TYPES: tuple[type[BaseException], ...] = (
+    httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.InvalidURL, UnicodeEncodeError,
+)
 if _httpx2 is not None:
+    _LOCAL_TYPES += (_httpx2.LocalProtocolError, _httpx2.UnsupportedProtocol,
+                     _httpx2.InvalidURL)
     _TIMEOUT_TYPES += (_httpx2.TimeoutException,)
     _NETWORK_TYPES += (_httpx2.TransportError,)
     _DECODE_TYPES += (_httpx2.DecodingError,)
@@ -159,6 +167,30 @@ def _mentions_content_filter(exc: BaseException) -> bool:
     return any(marker in text for marker in _CONTENT_FILTER_MARKERS)
 
 
+def is_local_error(exc: BaseException) -> bool:
+    """True when the exception (or what it wraps) was raised before the request left the
+    process: it says nothing about the provider, so breakers ignore it and retries skip it."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 5:
+        if isinstance(current, _LOCAL_TYPES):
+            return True
+        current, seen = current.__cause__ or current.__context__, seen + 1
+    return False
+
+
+def reached_provider(exc: BaseException) -> bool:
+    """True when the failure says something about the provider: it answered (any HTTP
+    status, a malformed body) or talking to it failed (timeout, connection). False for errors
+    raised in our own process before or instead of a request (local protocol errors, a
+    TypeError from bad arguments, client-side validation): breakers ignore those."""
+    if is_local_error(exc):
+        return False
+    if _status_of(exc) is not None:
+        return True
+    return isinstance(exc, _TIMEOUT_TYPES + _NETWORK_TYPES + _DECODE_TYPES)
+
+
 def is_client_error(exc: BaseException) -> bool:
     """True when the request itself was wrong (400/401/403/404/409/422 and other non-transient
     4xx): the provider answered, so a breaker must not count it as the provider failing."""
@@ -167,7 +199,7 @@ def is_client_error(exc: BaseException) -> bool:
         return 400 <= status < 500 and status not in _TRANSIENT_4XX
     if isinstance(exc, ProviderError):
         return exc.category in _CLIENT_CATEGORIES
-    return False
+    return is_local_error(exc)
 
 
 # Last resort for exceptions that carry neither a known type nor a status (a tool's own
@@ -202,6 +234,8 @@ def _category_for(exc: BaseException, status: int | None) -> ErrorCategory:
     """Pick the category; order matters (APITimeoutError is an APIConnectionError, etc.)."""
     if isinstance(exc, openai.ContentFilterFinishReasonError):
         return ErrorCategory.CONTENT_FILTER
+    if is_local_error(exc):
+        return ErrorCategory.INVALID_REQUEST  # checked before network: it wraps the same types
     if isinstance(exc, openai.LengthFinishReasonError):
         return ErrorCategory.INVALID_REQUEST
     if isinstance(exc, _DECODE_TYPES):
@@ -226,6 +260,14 @@ def classify_exception(exc: BaseException, provider: str | None = None) -> Provi
     """
     if isinstance(exc, ProviderError):
         return exc
+    if isinstance(exc, TimeoutError) and type(exc).__name__ == "TaskRunTimeoutError":
+        # Prefect's per-attempt timeout (per_agent_timeout_ms): a timeout like any other
+        error = ProviderError(
+            f"{provider or 'replicate'} attempt exceeded its time limit ({exc}). "
+            f"{_ADVICE[ErrorCategory.TIMEOUT].capitalize()}.",
+            category=ErrorCategory.TIMEOUT.value, provider=provider)
+        error.__cause__ = exc
+        return error
     status = _status_of(exc)  # openai/anthropic/httpx status errors all expose one
     category = _category_for(exc, status)
 

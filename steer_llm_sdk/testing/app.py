@@ -192,6 +192,7 @@ class SimulatorApp:
             text = gen.INVALID_JSON_CONTENT
         usage_in = gen.prompt_tokens(messages)
         usage_out = gen.completion_tokens(text) if text else 0
+        self.stats.annotate(handle, usage_tokens=usage_in + usage_out)
         return ok_reply({
             "id": f"chatcmpl-sim{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",

@@ -41,6 +41,7 @@ class RequestRecord:
     status: int | None = None
     outcome: str = "pending"  # ok | error | malformed | dropped | client_gone | cancelled
     duration_s: float | None = None
+    usage_tokens: int | None = None  # total_tokens of the usage the answer reported (billed)
 
     @property
     def request_id(self) -> str | None:
@@ -143,6 +144,12 @@ class SimulatorStats:
             if all(v is None or getattr(r, k) == v for k, v in fields_.items())
             and all(r.headers.get(k) == v for k, v in wanted.items())
         ]
+
+    def billed_tokens(self, **filters: Any) -> int:
+        """Sum of ``usage.total_tokens`` over the answers sent (what a provider would bill),
+        for the records matching ``filters`` (see :meth:`requests_for`)."""
+        return sum(r.usage_tokens or 0 for r in self.requests_for(**filters)
+                   if r.outcome == "ok")
 
     def reset(self) -> None:
         """Forget all records; in-flight requests finishing later are not logged."""

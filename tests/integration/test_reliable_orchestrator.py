@@ -127,7 +127,9 @@ async def test_open_breaker_skips_the_provider_without_calling_it(sim):
     broken_url = sim.base_url.replace("127.0.0.1", "localhost")  # a second endpoint/breaker
     a = llm_tool(sim, "a", model="gpt-4o-mini+status=503", base_url=broken_url)
     b = llm_tool(sim, "b", model="gpt-4o")
-    orch = orchestrator(a, b, default_breaker=CircuitBreakerConfig(failure_threshold=2,
+    # k=2 replicates failing together are one observation (docs/reliability.md): with
+    # failure_threshold=1 that one sustained failure opens the breaker
+    orch = orchestrator(a, b, default_breaker=CircuitBreakerConfig(failure_threshold=1,
                                                                    reset_timeout_s=60))
     cfg = OrchestrationConfig(fallback_tools=["b"])
     first = await orch.run("q", "a", {"k": 2, "early_stop": False}, cfg)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 
 import httpx
 import openai
@@ -13,6 +14,7 @@ import pytest
 
 from steer_llm_sdk.config import CircuitBreakerConfig
 from steer_llm_sdk.errors import CircuitOpenError
+from steer_llm_sdk.reliability.breaker_state import retry_pending
 from steer_llm_sdk.reliability.breakers import (
     BreakerRegistry,
     BreakerStateCounter,
@@ -108,16 +110,91 @@ async def test_half_open_trial_failure_reopens(registry: BreakerRegistry) -> Non
         ("open", "half_open"), ("half_open", "open")]
 
 
-async def test_half_open_admits_exactly_one_concurrent_trial(registry: BreakerRegistry) -> None:
+async def test_half_open_runs_one_trial_and_the_others_wait_for_it(
+    registry: BreakerRegistry,
+) -> None:
     breaker, provider = _breaker(registry), Provider()
     await _trip(breaker, provider, 3)
     await asyncio.sleep(RESET + 0.05)
-    results = await asyncio.gather(*(guarded_call(breaker, provider.ok, 0.05)
-                                     for _ in range(20)), return_exceptions=True)
+    in_flight: list[int] = []
+    running = 0
+
+    async def tracked() -> str:
+        nonlocal running
+        running += 1
+        in_flight.append(running)
+        try:
+            return await provider.ok(0.05)
+        finally:
+            running -= 1
+
+    results = await asyncio.gather(*(guarded_call(breaker, tracked) for _ in range(20)),
+                                   return_exceptions=True)
+    assert results == ["ok"] * 20  # the 19 waited for the trial instead of failing
+    assert provider.calls == 3 + 20
+    assert in_flight[0] == 1 and in_flight[1:] == sorted(in_flight[1:])  # the trial ran alone
+    assert registry.listener.transitions_for(breaker.name) == [
+        ("closed", "open"), ("open", "half_open"), ("half_open", "closed")]
+
+
+async def test_waiters_on_a_failing_trial_get_the_real_cause(registry: BreakerRegistry) -> None:
+    breaker, provider = _breaker(registry), Provider()
+    await _trip(breaker, provider, 3)
+    await asyncio.sleep(RESET + 0.05)
+    results = await asyncio.gather(*(guarded_call(breaker, provider.fail, 503, 0.05)
+                                     for _ in range(5)), return_exceptions=True)
+    assert isinstance(results[0], openai.InternalServerError)  # the trial: a real 503
     assert provider.calls == 3 + 1
-    assert results.count("ok") == 1
-    assert sum(isinstance(r, CircuitOpenError) for r in results) == 19
+    for waiter in results[1:]:
+        assert isinstance(waiter, CircuitOpenError)
+        assert waiter.last_error["category"] == "server_error"
+        assert waiter.last_error["status_code"] == 503
+        assert "503" in str(waiter) and waiter.to_dict()["last_error"]["status_code"] == 503
+
+
+async def test_a_waiter_gives_up_at_its_own_deadline(registry: BreakerRegistry) -> None:
+    breaker, provider = _breaker(registry), Provider()
+    await _trip(breaker, provider, 3)
+    await asyncio.sleep(RESET + 0.05)
+    trial = asyncio.ensure_future(guarded_call(breaker, provider.ok, 0.5))
+    await asyncio.sleep(0.01)
+    with pytest.raises(CircuitOpenError):
+        await guarded_call(breaker, provider.ok, wait_until=time.monotonic() + 0.05)
+    assert await trial == "ok" and breaker.current_state == "closed"
+
+
+async def test_failures_with_a_retry_pending_never_open(registry: BreakerRegistry) -> None:
+    breaker, provider = _breaker(registry), Provider()
+    with retry_pending(True):
+        for _ in range(10):
+            with pytest.raises(openai.InternalServerError):
+                await guarded_call(breaker, provider.fail)
     assert breaker.current_state == "closed"
+    assert registry.listener.failures[breaker.name] == 10  # still observed, not counted
+    await _trip(breaker, provider, 3)  # last attempts count
+    assert breaker.current_state == "open"
+
+
+async def test_errors_raised_before_the_request_left_are_neutral(
+    registry: BreakerRegistry,
+) -> None:
+    breaker, provider = _breaker(registry, failure_threshold=1), Provider()
+
+    async def bad_header() -> str:
+        provider.calls += 1
+        raise openai.APIConnectionError(request=httpx.Request("POST", "http://x")) from (
+            httpx.LocalProtocolError("Illegal header value b'a\\r\\nb'"))
+
+    async def bad_arguments() -> str:  # client-side validation, before any request
+        provider.calls += 1
+        raise TypeError("create() got an unexpected keyword argument 'temprature'")
+
+    for _ in range(5):
+        with pytest.raises(openai.APIConnectionError):
+            await guarded_call(breaker, bad_header)
+        with pytest.raises(TypeError):
+            await guarded_call(breaker, bad_arguments)
+    assert breaker.current_state == "closed" and registry.listener.failures[breaker.name] == 0
 
 
 async def test_success_threshold_needs_several_trials(registry: BreakerRegistry) -> None:
@@ -150,16 +227,30 @@ async def test_storage_counters_reflect_async_calls(registry: BreakerRegistry) -
     assert breaker.fail_counter == 1
 
 
-async def test_twenty_concurrent_failures_open_once(registry: BreakerRegistry) -> None:
+async def test_twenty_concurrent_failures_are_one_observation(
+    registry: BreakerRegistry,
+) -> None:
     breaker, provider = _breaker(registry, failure_threshold=5), Provider()
     results = await asyncio.gather(*(guarded_call(breaker, provider.fail, 500, 0.02)
                                      for _ in range(20)), return_exceptions=True)
     assert provider.calls == 20  # all were admitted while still closed
     assert all(isinstance(r, openai.InternalServerError) for r in results)
-    assert breaker.current_state == "open" and breaker.fail_counter == 5
-    # stale failures of calls admitted before the trip neither re-open nor extend opened_at
-    assert registry.listener.transitions_for(breaker.name) == [("closed", "open")]
+    # they saw one outage together: one recorded failure, not a sustained one
+    assert breaker.current_state == "closed" and breaker.fail_counter == 1
     assert registry.listener.failures[breaker.name] == 20
+    await _trip(breaker, provider, 4)  # four more, one after another: sustained
+    assert breaker.current_state == "open"
+    assert registry.listener.transitions_for(breaker.name) == [("closed", "open")]
+
+
+async def test_a_success_rate_above_half_keeps_it_closed(registry: BreakerRegistry) -> None:
+    breaker, provider = _breaker(registry, failure_threshold=3, window_size=10), Provider()
+    for _ in range(4):  # 4 of 10 calls fail: below the 50 % rate, however many failures
+        await guarded_call(breaker, provider.ok)
+        await guarded_call(breaker, provider.ok)
+        with pytest.raises(openai.InternalServerError):
+            await guarded_call(breaker, provider.fail)
+    assert breaker.current_state == "closed"
 
 
 async def test_mixed_concurrency_keeps_state_machine_consistent(
