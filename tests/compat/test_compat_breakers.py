@@ -13,10 +13,10 @@ from steer_llm_sdk.reliability import BreakerRegistry
 
 
 def test_0_3_2_fields_and_aliases():
-    config = CircuitBreakerConfig(failure_threshold=3, timeout=1.0, window_size=5.0,
+    config = CircuitBreakerConfig(failure_threshold=3, timeout=1.0, window_size=5,
                                   half_open_requests=2)
     assert (config.reset_timeout_s, config.timeout) == (1.0, 1.0)
-    assert (config.window_size, config.half_open_requests) == (5.0, 2)
+    assert (config.window_size, config.half_open_requests) == (5, 2)
 
 
 def test_callbacks_are_excluded_from_json():
