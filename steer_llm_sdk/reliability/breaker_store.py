@@ -130,6 +130,8 @@ class RedisBreakerStore:
 class SharedStorage(pybreaker.CircuitBreakerStorage):
     """pybreaker storage over :class:`RedisBreakerStore`, with a memory copy for outages."""
 
+    is_shared = True  # breakers.py: the fleet's failure counter may open the breaker
+
     def __init__(self, store: RedisBreakerStore, name: str, reset_timeout_s: float) -> None:
         super().__init__(name)
         self._store = store

@@ -181,6 +181,17 @@ def _admit(breaker: pybreaker.CircuitBreaker, fn: Callable[..., Any], args: Any,
         return state, window.tick()
 
 
+def _fleet_saw_enough(breaker: pybreaker.CircuitBreaker) -> bool:
+    """With a shared store, the window of this process sees only its own calls; the fleet's
+    recorded failures since the last success (the shared counter, reset by any success)
+    open the breaker once they reach ``failure_threshold``, so N hosts do not each spend
+    their own threshold on a broken endpoint."""
+    storage = breaker._state_storage
+    if not getattr(storage, "is_shared", False):
+        return False
+    return int(storage.counter) >= int(breaker.fail_max)
+
+
 def _error_summary(exc: BaseException) -> dict[str, Any]:
     error = classify_exception(exc)
     return {"category": str(error.category), "status_code": error.status_code,
@@ -223,6 +234,8 @@ def _settle(breaker: pybreaker.CircuitBreaker, admitted: Any, token: object,
         verdict = window.record_failure(admitted_at, pending)
         if verdict != "ignored":
             breaker._state_storage.increment_counter()  # recorded failures, for observers
+            if verdict != "open" and _fleet_saw_enough(breaker):
+                verdict = "open"
         if verdict == "open":
             window.reset()
             breaker.open()

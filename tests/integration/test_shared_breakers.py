@@ -23,7 +23,10 @@ CFG = CircuitBreakerConfig(failure_threshold=3, reset_timeout_s=0.3)
 
 
 class Down(Exception):
-    """A provider failure (a system error for the breaker)."""
+    """A provider failure (a system error for the breaker): it carries the provider's HTTP
+    status, so the breaker knows the request reached the provider."""
+
+    status_code = 503
 
 
 @pytest.fixture
@@ -80,12 +83,23 @@ async def test_half_open_trial_is_one_call_fleet_wide(shared_store):
         await release.wait()
         return "ok"
 
+    calls: list[str] = []
+
+    async def counted_ok() -> str:
+        calls.append("b")
+        return "ok"
+
     trial = asyncio.create_task(_call(a, slow_ok))
     await asyncio.sleep(0.05)
-    assert await _call(b, _ok) == "rejected"  # b's own breaker is half-open, a holds the trial
+    # b's breaker is half-open too, but a (another process) holds the one fleet-wide trial:
+    # b waits for its outcome instead of making a second trial call
+    waiter = asyncio.create_task(_call(b, counted_ok))
+    await asyncio.sleep(0.3)
+    assert not waiter.done() and calls == []
     release.set()
     assert await trial == "ok"
-    assert await _call(b, _ok) == "ok"  # the trial closed it for everyone
+    assert await asyncio.wait_for(waiter, 10) == "ok"  # the trial closed it for everyone
+    assert calls == ["b"]
     assert b.states() == {"sim": "closed"}
 
 
