@@ -103,7 +103,11 @@ def durable_task_options(session: RunSession) -> dict[str, Any]:
     """``with_options`` for the replicate task when the run has a run key, else nothing."""
     if not session.run_key:
         return {}
+    # Its own serializer: a deployed flow stores its result as plain JSON text with no object
+    # encoder (deployments/results.py), which tasks would inherit and which cannot write a
+    # Replicate model; Prefect's JSON serializer writes it as JSON and reads it back as one.
     return {"cache_policy": DurableReplicatePolicy(), "persist_result": True,
+            "result_serializer": "json",
             "cache_expiration": timedelta(seconds=session.reliability.idempotency_ttl_s)}
 
 

@@ -111,6 +111,8 @@ def _base_env(root: Path) -> dict[str, str]:
         "STEER_HOME": str(root / "steer-home"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PYTHONUNBUFFERED": "1",
+        # the operator's allowlist: the served runs may load the e2e tools by import path
+        "STEER_TOOL_MODULES": "tests.e2e",
     })
     return env
 

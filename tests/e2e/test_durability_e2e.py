@@ -48,7 +48,9 @@ def test_prefect_retry_of_a_failed_run_skips_finished_replicates(stack, served, 
     stack.wait_for(lambda: stack.http().get(f"/flow_runs/{run['id']}").json()["run_count"] > 1,
                    60, "the retry to start")
     retried = stack.wait_final(run["id"], timeout_s=120)
-    assert retried["state"]["type"] == "COMPLETED", retried["state"]
+    assert retried["state"]["type"] == "COMPLETED", (
+        retried["state"].get("message"),
+        {s: [r.outcome for r in simulator.stats.requests_for(seed=s)] for s in seeds})
     for seed in finished:  # finished replicates: no new provider request on the retry
         assert len(simulator.stats.requests_for(seed=seed)) == sent_before[seed] == 1
     unfinished = [s for s in seeds if s not in finished]
