@@ -57,7 +57,7 @@ def patch_sqlite_begin_immediate(config_cls: Any = None) -> bool:
     if config_cls is None:
         patch_off(NAME, "AioSqliteConfiguration is gone")
         return False
-    if getattr(config_cls, "_steer_patched", False):
+    if vars(config_cls).get("_steer_patched", False):
         return True
     original = getattr(config_cls, "begin_transaction", None)
     try:
