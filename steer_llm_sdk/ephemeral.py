@@ -57,10 +57,16 @@ class _RewritingSubprocess:
 
     def Popen(self, args: Any, *rest: Any, **kwargs: Any) -> Any:  # noqa: N802 - mirrors it
         rewritten = rewrite_command(args)
+        if rewritten is None and _is_ours(args):
+            rewritten = list(args)  # already rewritten by a wrapper further in
         if rewritten is None:
             patch_off(NAME, "Prefect's server command is not `python -m uvicorn ... create_app`")
             return self._real.Popen(args, *rest, **kwargs)
         return self._real.Popen(rewritten, *rest, **kwargs)
+
+
+def _is_ours(args: Any) -> bool:
+    return isinstance(args, list | tuple) and list(args[1:3]) == ["-m", SERVER_MODULE]
 
 
 def _server_class() -> Any:
@@ -85,6 +91,8 @@ def use_patched_ephemeral_server(server_cls: Any = None) -> bool:
         return False
     original = getattr(cls, "_run_uvicorn_command", None)
     module = sys.modules.get(getattr(original, "__module__", ""), None)
+    if getattr(original, "_steer_wrapper", False):  # patched already (e.g. inherited)
+        return True
     if not callable(original) or getattr(module, "subprocess", None) is None:
         patch_off(NAME, "SubprocessASGIServer._run_uvicorn_command or its module's "
                         "`subprocess` is missing")
@@ -100,6 +108,7 @@ def use_patched_ephemeral_server(server_cls: Any = None) -> bool:
                 module.subprocess = real
 
     _run_uvicorn_command.__wrapped__ = original  # type: ignore[attr-defined]
+    _run_uvicorn_command._steer_wrapper = True  # type: ignore[attr-defined]
     cls._run_uvicorn_command = _run_uvicorn_command
     if server_cls is None:
         _APPLIED = True

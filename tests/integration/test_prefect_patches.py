@@ -5,6 +5,7 @@ real orchestration with every patch switched off succeeds."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import sqlite3
@@ -131,8 +132,9 @@ def test_ephemeral_patch_rewrites_only_the_module_of_prefects_own_command(monkey
 
     from steer_llm_sdk.ephemeral import SERVER_MODULE, use_patched_ephemeral_server
 
-    class Launcher(server.SubprocessASGIServer):
-        pass
+    class Launcher(server.SubprocessASGIServer):  # Prefect's own method, even when the
+        _run_uvicorn_command = inspect.unwrap(  # session's harness patched the real class
+            server.SubprocessASGIServer._run_uvicorn_command)
 
     original = Launcher._run_uvicorn_command
     assert use_patched_ephemeral_server(Launcher)
@@ -148,6 +150,9 @@ def test_ephemeral_patch_rewrites_only_the_module_of_prefects_own_command(monkey
     Launcher._run_uvicorn_command(instance)
     assert recorder.args[1] == [prefects[0], "-m", SERVER_MODULE, *prefects[3:]]
     assert server.subprocess is recorder  # the swap lasts one call
+    assert use_patched_ephemeral_server(Launcher)  # a second call does not wrap it twice
+    Launcher._run_uvicorn_command(instance)
+    assert recorder.args[2] == recorder.args[1]
     assert off_log() == []
 
 
