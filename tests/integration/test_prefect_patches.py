@@ -284,6 +284,7 @@ ALL_OFF = textwrap.dedent("""
 """)
 
 
+@pytest.mark.timeout(240)  # a fresh embedded server: ~13 s idle, far more on a busy machine
 def test_a_real_orchestration_passes_with_every_prefect_patch_off(tmp_path):
     env = {**os.environ, "STEER_PREFECT_PATCHES": "0", "PREFECT_HOME": str(tmp_path / "p"),
            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",

@@ -37,7 +37,9 @@ def _user_project(tmp_path):
 def test_a_prefect_project_layout_does_not_shadow_the_sdk(tmp_path):
     _user_project(tmp_path)
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home"),
-           "STEER_HOME": str(tmp_path / "steer")}
+           "STEER_HOME": str(tmp_path / "steer"),
+           # a fresh embedded server (migrations) can take > Prefect's 20 s on a busy machine
+           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"}
     proc = subprocess.run(
         [sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True,
         timeout=120, env=env,
