@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test e2e e2e-cluster bench faults lint clean
+.PHONY: demo test test-floor test-latest e2e e2e-cluster bench faults lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -24,6 +24,27 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
+# The suite (e2e deselected) at both ends of pyproject.toml's ranges, each in its own venv:
+# the floors (ci/constraints-floor.txt, generated from pyproject.toml) and the newest versions
+# that resolve. Both run in .ci/run.
+ci/constraints-floor.txt: pyproject.toml scripts/floor_constraints.py
+	$(PYTHON) scripts/floor_constraints.py > $@
+
+test-floor: ci/constraints-floor.txt
+	rm -rf .venv-floor && $(PYTHON) -m venv .venv-floor
+	.venv-floor/bin/python -m pip install -q --upgrade pip
+	.venv-floor/bin/python -m pip install -q -c ci/constraints-floor.txt -e '.[dev]'
+	.venv-floor/bin/python -m pip list --format=freeze | grep -iE '^(prefect|fastapi|pydantic|openai|pybreaker|numpy|scipy|httpx|uvicorn|typer)=='
+	.venv-floor/bin/ruff check .
+	.venv-floor/bin/python -m pytest -q -p no:cacheprovider
+
+test-latest:
+	rm -rf .venv-latest && $(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install -q --upgrade pip
+	.venv-latest/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e '.[dev]'
+	.venv-latest/bin/python -m pip list --format=freeze | grep -iE '^(prefect|fastapi|pydantic|openai|pybreaker|numpy|scipy|httpx|uvicorn|typer)=='
+	.venv-latest/bin/python -m pytest -q -p no:cacheprovider
+
 e2e: $(STAMP)
 	bash scripts/install-e2e.sh
 	$(BIN)/python -m pytest -q -m e2e tests/e2e
@@ -38,7 +59,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venv-floor .venv-latest .pytest_cache build *.egg-info
 
 # A fleet on this machine: PostgreSQL-backed Prefect server, two process workers, Redis
 # (local services on 127.0.0.1:5432 / :6379; the test creates and drops its own database).

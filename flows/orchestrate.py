@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import time
 import uuid
 from typing import Any
@@ -32,6 +33,7 @@ from steer_llm_sdk.config import OrchestrationConfig
 from steer_llm_sdk.console import install_console_filter
 from steer_llm_sdk.errors import BudgetExceeded
 from steer_llm_sdk.output import OrchestrationOutput
+from steer_llm_sdk.prefect_patches import allowed, patch_off
 from steer_llm_sdk.providers.ledger import use_ledger
 from steer_llm_sdk.validation import check_request
 from steer_tools.inputs import (
@@ -253,7 +255,8 @@ def in_process_flow() -> Any:
     key = str(path)
     if key not in _IN_PROCESS:
         run_flow = orchestrate.with_options(result_storage=path, persist_result=False)
-        run_flow.serialize_parameters = functools.partial(_serialize_parameters, run_flow)
+        if fast_serialize_parameters_usable(type(run_flow)):
+            run_flow.serialize_parameters = functools.partial(_serialize_parameters, run_flow)
         _IN_PROCESS[key] = run_flow
     return _IN_PROCESS[key]
 
@@ -286,3 +289,19 @@ def _serialize_parameters(run_flow: Any, parameters: dict[str, Any]) -> dict[str
         except (_NotPlainJson, RecursionError):
             out.update(type(run_flow).serialize_parameters(run_flow, {name: value}))
     return out
+
+
+def fast_serialize_parameters_usable(flow_cls: Any) -> bool:
+    """The shortcut above stands in for ``Flow.serialize_parameters(self, parameters)``; if
+    Prefect's method has another shape, Prefect's own runs (it imports FastAPI, ~0.2 s once)."""
+    name = "fast-serialize-parameters"
+    if not allowed(name):
+        return False
+    try:
+        params = list(inspect.signature(flow_cls.serialize_parameters).parameters)
+    except (AttributeError, TypeError, ValueError):
+        params = []
+    if params != ["self", "parameters"]:
+        patch_off(name, f"Flow.serialize_parameters(self, parameters) has changed: {params}")
+        return False
+    return True

@@ -9,7 +9,10 @@ For an ``http://`` API URL (or Prefect's embedded server, always http://127.0.0.
 one-certificate CA file: the context is built in microseconds and, the URL being plain http,
 never verifies anything (whatever CA file was configured, e.g. through SSL_CERT_FILE, would
 not have been used either). An ``https://`` API URL is left alone, so TLS verification is
-never weakened. Opt out with STEER_FAST_HTTP_API_CLIENTS=0.
+never weakened. The override relies on Prefect's settings having ``api.ssl_cert_file`` and on
+``SettingsContext(profile=, settings=)``; without them runs keep Prefect's settings
+(steer_llm_sdk.prefect_patches logs which optimisation is off). Opt out with
+STEER_PREFECT_PATCHES=0 (all Prefect patches) or STEER_FAST_HTTP_API_CLIENTS=0.
 """
 
 from __future__ import annotations
@@ -19,6 +22,12 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from steer_llm_sdk.prefect_patches import allowed, patch_off
+
+NAME = "fast-http-api-clients"
+CA_SETTING = "ssl_cert_file"  # the field of Prefect's API settings the override replaces
 
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n?", re.S)
 
@@ -43,7 +52,7 @@ def _one_certificate_file() -> Path:
 def _applies() -> bool:
     from prefect.settings import PREFECT_API_URL
 
-    if os.environ.get("STEER_FAST_HTTP_API_CLIENTS", "1") == "0":
+    if not allowed(NAME, "STEER_FAST_HTTP_API_CLIENTS"):
         return False
     url = PREFECT_API_URL.value()
     return url is None or str(url).startswith("http://")
@@ -66,13 +75,26 @@ def fast_http_api_clients() -> Iterator[None]:
     if current is None:  # outside Prefect's root context: nothing to override
         yield
         return
+    if not _settings_as_expected(current):
+        yield
+        return
     ca = str(_one_certificate_file())
     derived = _DERIVED
     if derived is None or derived[0] is not current.settings or derived[1] != ca:
         # model_copy: one field changes; copy_with_update re-validates every setting (50 ms)
         base = current.settings
-        api = base.api.model_copy(update={"ssl_cert_file": ca})
+        api = base.api.model_copy(update={CA_SETTING: ca})
         updated = base.model_copy(update={"api": api})
         derived = _DERIVED = (current.settings, ca, updated)
     with SettingsContext(profile=current.profile, settings=derived[2]):
         yield
+
+
+def _settings_as_expected(current: Any) -> bool:
+    api = getattr(getattr(current, "settings", None), "api", None)
+    fields = getattr(type(api), "model_fields", {})
+    if CA_SETTING not in fields or not hasattr(current, "profile"):
+        patch_off(NAME, f"Prefect's API settings have no {CA_SETTING!r} field or its "
+                        "SettingsContext no profile")
+        return False
+    return True

@@ -2,18 +2,22 @@
 
 With no PREFECT_API_URL, Prefect starts a temporary server subprocess per process. We keep that
 default (a user's first run needs nothing installed) and change only the module the subprocess
-runs, so its SQLite transactions wait instead of failing (see steer_llm_sdk.prefect_server),
-and so it exits when the process that started it dies (steer_llm_sdk.parent_watch).
-The command mirrors Prefect 3.9's ``SubprocessASGIServer._run_uvicorn_command``. Opt out with
-STEER_PATCH_EPHEMERAL_SERVER=0.
+runs, so its SQLite transactions wait instead of failing (see steer_llm_sdk.prefect_server).
 
-That temporary server's anonymous usage telemetry is off unless the user set
-PREFECT_SERVER_ANALYTICS_ENABLED (environment or Prefect profile): offline, every start logged
-``ERROR | prefect.server.services.telemetry - Failed to send telemetry`` into the user's
-script. The CLI turns it off the same way (steer_llm_sdk.quiet).
+Prefect's own ``SubprocessASGIServer._run_uvicorn_command`` still builds the command and the
+environment (so upstream changes there are kept); the wrapper only swaps ``-m uvicorn`` for
+``-m steer_llm_sdk.prefect_server``, which runs the same uvicorn CLI. If the method or the
+command is not shaped as expected, Prefect's command runs unchanged (steer_llm_sdk.
+prefect_patches logs which optimisation is off). Opt out with STEER_PREFECT_PATCHES=0 (all
+Prefect patches) or STEER_PATCH_EPHEMERAL_SERVER=0.
 
-It also gets 90 s to start instead of Prefect's 20 s (a first start migrates a new database),
-unless PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS is set.
+The same wrapper adds to the server's environment: ``STEER_PARENT_PID``, so the server exits
+when the process that started it dies (steer_llm_sdk.parent_watch), and telemetry off unless
+the user set PREFECT_SERVER_ANALYTICS_ENABLED (environment or Prefect profile): offline, every
+start logged ``ERROR | prefect.server.services.telemetry - Failed to send telemetry`` into the
+user's script. The CLI turns it off the same way (steer_llm_sdk.quiet). It also gets 90 s to
+start instead of Prefect's 20 s (a first start migrates a new database), unless
+PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS is set.
 
 Before any of that, :func:`use_local_steer_server` lets a script find the server `steer server
 start` runs, as the CLI does (steer_llm_sdk.local_server; STEER_DISCOVER_SERVER=0 opts out).
@@ -25,12 +29,16 @@ import asyncio
 import concurrent.futures
 import logging
 import os
-import subprocess
 import sys
 import threading
 from typing import Any
 
+from steer_llm_sdk.prefect_patches import allowed, patch_off
+
+NAME = "ephemeral-server-sqlite-immediate"
+SERVER_MODULE = "steer_llm_sdk.prefect_server"
 _APPLIED = False
+_LAUNCH = threading.Lock()  # the module swap below is one launch at a time
 # Defaults for the temporary server only; the user's environment and profile override them.
 _SERVER_ENV_DEFAULTS = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
 # Prefect waits 20 s for it; a first start migrates a fresh SQLite database (13 s on an idle
@@ -40,24 +48,14 @@ STARTUP_TIMEOUT_S = 90
 logger = logging.getLogger("steer_llm_sdk")
 
 
-def _command(port: int) -> list[str]:
-    import prefect
-
-    return [
-        sys.executable, "-m", "steer_llm_sdk.prefect_server",
-        "--app-dir", str(prefect.__module_path__.parent),
-        "--host", "127.0.0.1", "--port", str(port),
-        "--log-level", "error", "--lifespan", "on",
-    ]
-
-
-def server_env() -> dict[str, str]:
-    """What the embedded server gets on top of our environment; STEER_PARENT_PID makes it
-    exit when this process dies (steer_llm_sdk/parent_watch.py), even after ``kill -9``."""
+def server_env(env: Any = None) -> dict[str, str]:
+    """The embedded server's environment: ``env`` (Prefect's, else ours) over our defaults,
+    plus STEER_PARENT_PID, which makes it exit when this process dies
+    (steer_llm_sdk/parent_watch.py), even after ``kill -9``."""
     from steer_llm_sdk.parent_watch import ENV_PARENT_PID
 
-    return {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
-            "PREFECT__SERVER_FINAL": "1", ENV_PARENT_PID: str(os.getpid())}
+    base = dict(os.environ if env is None else env)
+    return {**_SERVER_ENV_DEFAULTS, **base, ENV_PARENT_PID: str(os.getpid())}
 
 
 def ephemeral_mode() -> bool:
@@ -67,39 +65,117 @@ def ephemeral_mode() -> bool:
     return not PREFECT_API_URL.value()
 
 
-def use_patched_ephemeral_server() -> bool:
+def rewrite_command(args: Any) -> list[str] | None:
+    """``[python, -m, uvicorn, ...]`` as ``[python, -m, steer_llm_sdk.prefect_server, ...]``;
+    None when ``args`` is not that shape (then Prefect's command must run unchanged)."""
+    if not isinstance(args, list | tuple) or len(args) < 3 or list(args[1:3]) != ["-m", "uvicorn"]:
+        return None
+    from steer_llm_sdk.prefect_server import APP_FACTORY
+
+    if APP_FACTORY not in args:
+        return None
+    return [args[0], "-m", SERVER_MODULE, *args[3:]]
+
+
+class _RewritingSubprocess:
+    """Stands in for the ``subprocess`` module inside Prefect's server module for the one call
+    that launches the server; everything but ``Popen``'s command passes through."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def Popen(self, args: Any, *rest: Any, **kwargs: Any) -> Any:  # noqa: N802 - mirrors it
+        rewritten = rewrite_command(args)
+        if rewritten is None and _is_ours(args):
+            rewritten = list(args)  # already rewritten by a wrapper further in
+        if rewritten is None:
+            patch_off(NAME, "Prefect's server command is not `python -m uvicorn ... create_app`")
+            return self._real.Popen(args, *rest, **kwargs)
+        kwargs["env"] = server_env(kwargs.get("env"))
+        return self._real.Popen(rewritten, *rest, **kwargs)
+
+
+def _is_ours(args: Any) -> bool:
+    return isinstance(args, list | tuple) and list(args[1:3]) == ["-m", SERVER_MODULE]
+
+
+def _server_class() -> Any:
+    from prefect.server.api.server import SubprocessASGIServer
+
+    return SubprocessASGIServer
+
+
+def use_patched_ephemeral_server(server_cls: Any = None) -> bool:
     """Call before the first flow run. Imports Prefect's server module (~4 s), so callers do it
-    only in ephemeral mode, where Prefect is about to import it anyway."""
+    only in ephemeral mode, where Prefect is about to import it anyway. ``server_cls`` is for
+    tests; by default Prefect's ``SubprocessASGIServer``."""
     global _APPLIED
-    if _APPLIED or os.environ.get("STEER_PATCH_EPHEMERAL_SERVER", "1") == "0":
-        return _APPLIED
+    if server_cls is None and _APPLIED:
+        return True
+    if not allowed(NAME, "STEER_PATCH_EPHEMERAL_SERVER"):
+        return False
     try:
-        from prefect.server.api.server import SubprocessASGIServer
-        from prefect.settings import get_current_settings
-    except ImportError:
+        cls = server_cls or _server_class()
+    except ImportError as exc:
+        patch_off(NAME, f"cannot import SubprocessASGIServer: {exc}")
         return False
-    if not hasattr(SubprocessASGIServer, "_run_uvicorn_command"):
+    original = getattr(cls, "_run_uvicorn_command", None)
+    module = sys.modules.get(getattr(original, "__module__", ""), None)
+    if getattr(original, "_steer_wrapper", False):  # patched already (e.g. inherited)
+        return True
+    if not callable(original) or getattr(module, "subprocess", None) is None:
+        patch_off(NAME, "SubprocessASGIServer._run_uvicorn_command or its module's "
+                        "`subprocess` is missing")
         return False
 
-    def _run_uvicorn_command(self: Any) -> subprocess.Popen[Any]:
-        return subprocess.Popen(
-            args=_command(self.port),
-            env={**_SERVER_ENV_DEFAULTS, **os.environ, **server_env(),
-                 **get_current_settings().to_environment_variables(exclude_unset=True)},
-        )
+    def _run_uvicorn_command(self: Any) -> Any:
+        with _LAUNCH:
+            real = module.subprocess
+            module.subprocess = _RewritingSubprocess(real)
+            try:
+                return original(self)
+            finally:
+                module.subprocess = real
 
-    original_start = SubprocessASGIServer.start
+    _run_uvicorn_command.__wrapped__ = original  # type: ignore[attr-defined]
+    _run_uvicorn_command._steer_wrapper = True  # type: ignore[attr-defined]
+    cls._run_uvicorn_command = _run_uvicorn_command
+    _give_start_more_time(cls)
+    if server_cls is None:
+        _APPLIED = True
+    return True
+
+
+def _give_start_more_time(cls: Any) -> None:
+    """Prefect's ``start(timeout=None)`` waits 20 s; default it to :data:`STARTUP_TIMEOUT_S`
+    unless the user set the startup timeout. Skipped (Prefect's default) if ``start`` is not
+    the shape we know."""
+    import inspect
+
+    original_start = getattr(cls, "start", None)
+    if getattr(original_start, "_steer_wrapper", False):
+        return
+    try:
+        params = inspect.signature(original_start).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "timeout" not in params:
+        patch_off("ephemeral-server-start-timeout", "SubprocessASGIServer.start has no timeout")
+        return
 
     def start(self: Any, timeout: int | None = None) -> None:
+        from prefect.settings import get_current_settings
+
         ephemeral = get_current_settings().server.ephemeral
         if timeout is None and "startup_timeout_seconds" not in ephemeral.model_fields_set:
             timeout = STARTUP_TIMEOUT_S
         original_start(self, timeout=timeout)
 
-    SubprocessASGIServer._run_uvicorn_command = _run_uvicorn_command
-    SubprocessASGIServer.start = start
-    _APPLIED = True
-    return True
+    start._steer_wrapper = True  # type: ignore[attr-defined]
+    cls.start = start
 
 
 def use_local_steer_server() -> str | None:
@@ -144,6 +220,8 @@ def _refresh_prefect_settings() -> None:
         refresh()
     else:  # older Prefect 3: the same step by hand
         prefect.context.GLOBAL_SETTINGS_CONTEXT = prefect.context.root_settings_context()
+
+
 _START: concurrent.futures.Future[None] | None = None
 _START_LOCK = threading.Lock()
 

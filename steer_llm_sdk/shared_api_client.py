@@ -9,7 +9,12 @@ call.
 
 The client is closed when the loop shuts down: it is held by an async generator, and
 ``asyncio.run`` (like any loop closed through ``shutdown_asyncgens``) closes every async
-generator it started while the loop can still await. Opt out with STEER_SHARED_API_CLIENT=0.
+generator it started while the loop can still await.
+
+This leans on Prefect internals (``AsyncClientContext.__var__``, ``PrefectClient._closed``, the
+client's API-version check); when one is missing, runs fall back to Prefect's own client per
+flow run (steer_llm_sdk.prefect_patches logs which). Opt out with STEER_PREFECT_PATCHES=0 (all
+Prefect patches) or STEER_SHARED_API_CLIENT=0.
 
 A loop's client is created once, under a per-loop lock, and never replaced while open: the
 first runs of a fresh loop (``asyncio.gather`` of many) used to race here, each built its own
@@ -21,12 +26,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
-import os
 import threading
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any
+
+from steer_llm_sdk.prefect_patches import allowed, patch_off
+
+NAME = "shared-api-client"
 
 # loop -> {settings key -> (client context, the async generator that owns it)}
 _BY_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, tuple[Any, Any]]] = (
@@ -39,8 +48,32 @@ _LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
 _DICT_LOCK = threading.Lock()  # the dicts above are shared by every thread's loop
 
 
+# Prefect's API-version checks, newest first (3.6.21 added the ``_once`` variant)
+VERSION_CHECKS = ("raise_for_api_version_mismatch_once", "raise_for_api_version_mismatch")
+_UNSUPPORTED: list[str] = []  # why this Prefect cannot share clients, once found out
+
+
+class _Unsupported(Exception):
+    pass
+
+
 def _enabled() -> bool:
-    return os.environ.get("STEER_SHARED_API_CLIENT", "1") != "0"
+    return not _UNSUPPORTED and allowed(NAME, "STEER_SHARED_API_CLIENT")
+
+
+async def _check_api_version(client: Any) -> None:
+    """What ``AsyncClientContext.__aenter__`` does for the clients it opens."""
+    from prefect.settings import get_current_settings
+
+    client_settings = getattr(get_current_settings(), "client", None)
+    if not getattr(client_settings, "server_version_check_enabled", True):
+        return
+    for name in VERSION_CHECKS:
+        check = getattr(client, name, None)
+        if callable(check):
+            await check()
+            return
+    raise _Unsupported(f"PrefectClient has none of {', '.join(VERSION_CHECKS)}")
 
 
 def _settings_key() -> str:
@@ -53,9 +86,13 @@ def _settings_key() -> str:
     def secret(value: Any) -> str:
         return value.get_secret_value() if value is not None else ""
 
+    def field(name: str) -> Any:  # a setting a Prefect release lacks counts as unset
+        return getattr(api, name, None)
+
     raw = "\n".join(str(part) for part in (
-        api.url, secret(api.key), secret(api.auth_string), api.tls_insecure_skip_verify,
-        api.ssl_cert_file, api.enable_http2, api.request_timeout))
+        field("url"), secret(field("key")), secret(field("auth_string")),
+        field("tls_insecure_skip_verify"), field("ssl_cert_file"), field("enable_http2"),
+        field("request_timeout")))
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -92,9 +129,11 @@ async def _create(loop: asyncio.AbstractEventLoop, key: str) -> Any:
     from prefect.context import AsyncClientContext
 
     context = AsyncClientContext()
+    if not isinstance(getattr(context.client, "_closed", None), bool):
+        raise _Unsupported("PrefectClient._closed is missing")
     await context.client.__aenter__()
     try:
-        await context.client.raise_for_api_version_mismatch_once()
+        await _check_api_version(context.client)
     except BaseException:
         await context.client.__aexit__(None, None, None)
         raise
@@ -115,9 +154,18 @@ async def shared_api_client() -> AsyncIterator[bool]:
         return
     from prefect.context import AsyncClientContext
 
-    context = await _client_context()
-    token = AsyncClientContext.__var__.set(context)
+    variable = getattr(AsyncClientContext, "__var__", None)
+    try:
+        if not isinstance(variable, contextvars.ContextVar):
+            raise _Unsupported("AsyncClientContext.__var__ is not a ContextVar")
+        context = await _client_context()
+    except _Unsupported as exc:
+        _UNSUPPORTED.append(str(exc))
+        patch_off(NAME, str(exc))
+        yield False
+        return
+    token = variable.set(context)
     try:
         yield True
     finally:
-        AsyncClientContext.__var__.reset(token)
+        variable.reset(token)

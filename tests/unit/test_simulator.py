@@ -138,8 +138,15 @@ def test_json_schema_output_validates(client: OpenAI) -> None:
     assert len({a.effect for a in parsed}) > 1
 
 
+def parse_helper(client: OpenAI):
+    """openai's structured-output helper: ``chat.completions.parse`` from 1.92, under ``beta``
+    before (same behaviour); pyproject.toml supports openai from 1.55.3."""
+    completions = client.chat.completions
+    return getattr(completions, "parse", None) or client.beta.chat.completions.parse
+
+
 def test_parse_helper_with_strict_schema(client: OpenAI) -> None:
-    completion = client.chat.completions.parse(
+    completion = parse_helper(client)(
         model="gpt-4o-mini", messages=MESSAGES, seed=3, response_format=Analysis
     )
     assert isinstance(completion.choices[0].message.parsed, Analysis)
@@ -229,8 +236,8 @@ def test_content_filter(client: OpenAI) -> None:
     assert r.choices[0].finish_reason == "content_filter"
     assert r.choices[0].message.content == ""
     with pytest.raises(openai.ContentFilterFinishReasonError):
-        client.chat.completions.parse(model="gpt-4o-mini+content_filter", messages=MESSAGES,
-                                      response_format=Analysis)
+        parse_helper(client)(model="gpt-4o-mini+content_filter", messages=MESSAGES,
+                             response_format=Analysis)
 
 
 def test_invalid_json_content_even_in_schema_mode(client: OpenAI) -> None:
