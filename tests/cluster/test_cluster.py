@@ -89,19 +89,22 @@ def test_fleet_stops_calling_an_endpoint_that_broke(cluster):
     try:
         # One run at a time, one call at a time: each run is a new process on either worker,
         # so what stops the calls is the state the earlier runs left in the shared breaker.
-        runs = [cluster.wait_final([cluster.trigger(_params(cluster, "broken",
-                                                            max_parallel=1))["id"]])[0]
+        # Retries off: breakers count sustained failures, i.e. a call's last attempt
+        # (docs/reliability.md), so with retries on every request here would be one attempt
+        # of a retried call and the threshold would count calls, not requests.
+        runs = [cluster.wait_final([cluster.trigger(_params(
+                    cluster, "broken", max_parallel=1, retry_on_failure=False))["id"]])[0]
                 for _ in range(3)]  # ~one reset timeout (30 s): at most one half-open trial
     finally:
         cluster.sim.set_faults(None)
+        states = cluster.redis().hgetall(f"{cluster.redis_prefix}:breaker:openai@"
+                                         f"127.0.0.1:{cluster.sim.port}")
+        cluster.clear_breakers()  # the next tests need a closed breaker whatever happened here
     after = [r for r in cluster.sim.stats.records if r.received_at >= broke_at]
     RESULTS["requests_after_break_shared"] = len(after)
     assert all(r["state"]["type"] in {"COMPLETED", "FAILED"} for r in runs)
     assert len(after) <= THRESHOLD + 1, len(after)
-    states = cluster.redis().hgetall(f"{cluster.redis_prefix}:breaker:openai@"
-                                     f"127.0.0.1:{cluster.sim.port}")
     assert states[b"state"] == b"open"
-    cluster.clear_breakers()
 
 
 def test_rate_limit_holds_across_the_fleet(cluster):
