@@ -32,6 +32,7 @@ import httpx
 import pytest
 
 from steer_llm_sdk.testing import SimulatorServer
+from tests.helpers.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 PG = "postgresql://{user}@127.0.0.1:5432/{db}"
@@ -53,17 +54,6 @@ def _reachable(port: int) -> bool:
         return True
     except OSError:
         return False
-
-
-def wait_for(predicate: Any, timeout_s: float, what: str, interval_s: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(interval_s)
 
 
 def _pg_user() -> str:

@@ -29,6 +29,7 @@ import httpx
 import pytest
 
 from steer_llm_sdk.testing import SimulatorServer
+from tests.helpers.waiting import wait_for as _wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 FLOW = "steer-orchestrate"
@@ -115,17 +116,6 @@ def _base_env(root: Path) -> dict[str, str]:
         "STEER_TOOL_MODULES": "tests.e2e",
     })
     return env
-
-
-def _wait_for(predicate: Any, timeout_s: float, what: str, interval_s: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(interval_s)
 
 
 def _start_server(root: Path, env: dict[str, str]) -> tuple[str, float]:
