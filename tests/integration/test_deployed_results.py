@@ -13,6 +13,7 @@ import uuid
 import pytest
 from prefect.client.orchestration import get_client
 from steer_llm_sdk.deployments.serve import deployed_flow
+from steer_llm_sdk.tasks.durable import KEY_PREFIX as DURABLE_PREFIX
 
 from steer_llm_sdk.orchestration import OrchestrationConfig
 from steer_llm_sdk.trigger import _read_output
@@ -43,7 +44,9 @@ async def test_deployed_result_is_a_json_record_trigger_reads(tmp_path):
     assert out is not None and out.status == "succeeded"
     assert out.metadata["trace_id"] == trace
 
-    (path,) = [p for p in tmp_path.rglob("*") if p.is_file()]
+    # the run's result file (the replicates' durable results sit beside it: tasks/durable.py)
+    (path,) = [p for p in tmp_path.rglob("*")
+               if p.is_file() and not p.name.startswith(DURABLE_PREFIX)]
     stored = json.loads(path.read_text())  # the output document itself: `jq . <file>`
     assert stored["metadata"]["trace_id"] == trace
     assert stored["content"]["meta"]["k"] == 2  # the evidence bundle
