@@ -46,12 +46,17 @@ def test_rest_run_completes_with_artifacts_and_tags(stack, completed_run):
 
 
 def test_provider_key_never_reaches_the_api(stack, completed_run):
+    def run_logs() -> list[dict]:
+        with stack.http() as http:
+            return http.post("/logs/filter", json={
+                "logs": {"flow_run_id": {"any_": [completed_run["id"]]}}, "limit": 200}).json()
+
+    # the run's process ships its logs in batches, and may still be flushing them after the
+    # run's final state was written: wait for them rather than race them
+    logs = stack.wait_for(run_logs, 30, "the served run's logs")
     with stack.http() as http:
-        logs = http.post("/logs/filter", json={
-            "logs": {"flow_run_id": {"any_": [completed_run["id"]]}}, "limit": 200}).json()
         run = http.get(f"/flow_runs/{completed_run['id']}").json()
     artifacts = stack.artifacts(completed_run["id"])
-    assert logs, "the served run should have sent its logs"
     blob = json.dumps([logs, run, artifacts])
     assert stack.secret_key not in blob
     assert "OPENAI_API_KEY" not in json.dumps(run["parameters"])
