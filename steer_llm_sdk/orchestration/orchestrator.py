@@ -25,7 +25,6 @@ from steer_llm_sdk.flows.evidence import analysis_tag
 from steer_llm_sdk.flows.labels import wanted_tags
 from steer_llm_sdk.flows.orchestrate import in_process_flow
 from steer_llm_sdk.flows.outputs import apply_ledger
-from steer_llm_sdk.headers import header_value_problem
 from steer_llm_sdk.orchestration.deadline import bounded
 from steer_llm_sdk.output import OrchestrationOutput, output_from_result
 from steer_llm_sdk.reliability.idempotency import IdempotencyStore, make_idempotency_store
@@ -152,16 +151,13 @@ class BaseOrchestrator:
         if options is not None:  # re-checked: fields assigned after construction skip pydantic
             check_config(options.model_dump())
         base = options or OrchestrationConfig()
+        # ids travel as HTTP headers: check_config / check_tool_options_shape above already
+        # held both sources to printable ASCII (validation.check_header_id)
         cfg = base.model_copy(update={  # BundleOptions may carry the caller's ids too
             "trace_id": base.trace_id or tool_options.get("trace_id") or uuid.uuid4().hex,
             "request_id": base.request_id or tool_options.get("request_id") or uuid.uuid4().hex,
             "metadata": dict(base.metadata),
         })
-        for field_name in ("trace_id", "request_id"):  # they travel as HTTP headers
-            problem = header_value_problem(getattr(cfg, field_name))
-            if problem:
-                raise ValueError(f"{field_name} {problem}; it is sent as an HTTP header, so use "
-                                 "printable characters only (e.g. a uuid4 hex)")
         tool = None
         if tool_name is not None:  # unknown tool or bad request: ValueError before any run
             tool = resolve_tool(tool_name, self.registry)
